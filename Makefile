@@ -1,0 +1,50 @@
+# seedance-pipeline — every target bootstraps .venv with pip when it is missing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down demo test lint format typecheck pytest clean
+
+help:
+	@echo "make demo   - set up everything and run three jobs end to end on the embedded stack"
+	@echo "make test   - lint (ruff, mypy) and the whole test suite, as CI runs it"
+	@echo "make up     - start the embedded stack in the background (Web UI on :8233)"
+	@echo "make down   - stop what 'make up' started"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/python -m stack up
+
+down:
+	@test -x $(BIN)/python && $(BIN)/python -m stack down || echo "nothing to stop"
+
+demo: $(STAMP)
+	$(BIN)/python -m stack demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: down
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,217 @@
+"""HTTP client for the ModelArk / Ark video task API (the same code for real and emulated).
+
+Errors form a small tree so callers can tell what matters for money:
+- `ProviderNotReached`: the request provably never reached the provider (connect failure);
+  a create may be retried blindly.
+- `ProviderAmbiguous`: the request may have been accepted (timeout after sending, connection
+  reset mid-response, gateway 5xx); a create must be reconciled before any retry.
+- `ProviderHTTPError`: the provider answered with an error body; `code`/`message` verbatim.
+- `ProviderBadResponse`: a 2xx whose body is not what the API promises.
+Messages never include request headers, so the Bearer key cannot leak through an error.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from core.models import ProviderTask
+from core.settings import RouteSettings
+
+USER_AGENT = "seedance-pipeline/0.1"
+_ALNUM = string.ascii_letters + string.digits
+TASKS_PATH = "/contents/generations/tasks"
+
+
+class ProviderError(Exception):
+    """Base of every provider failure."""
+
+
+class ProviderNotReached(ProviderError):
+    pass
+
+
+class ProviderAmbiguous(ProviderError):
+    pass
+
+
+class ProviderBadResponse(ProviderError):
+    pass
+
+
+class ProviderMissingKey(ProviderError):
+    pass
+
+
+class ProviderHTTPError(ProviderError):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.param, self.retry_after = param, retry_after
+        super().__init__(f"HTTP {status} {code}: {message}")
+
+
+def client_request_id() -> str:
+    """The official SDKs' X-Client-Request-Id: yyyyMMddHHmmss + 20 random alphanumerics."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return stamp + "".join(secrets.choice(_ALNUM) for _ in range(20))
+
+
+class ProviderClient:
+    """Thin async wrapper over the four task endpoints, one route at a time."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self.calls: dict[str, int] = {}
+
+    def _headers(self, route: RouteSettings, route_name: str) -> dict[str, str]:
+        key = route.api_key()
+        if key is None:
+            raise ProviderMissingKey(
+                f"no API key for route {route_name!r}: set the {route.api_key_env} "
+                "environment variable on the worker"
+            )
+        return {
+            "Authorization": f"Bearer {key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Client-Request-Id": client_request_id(),
+        }
+
+    async def _send(
+        self,
+        op: str,
+        route: RouteSettings,
+        route_name: str,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: list[tuple[str, str | int | float | bool | None]] | None = None,
+    ) -> httpx.Response:
+        headers = self._headers(route, route_name)
+        url = route.base_url.rstrip("/") + path
+        self.calls[op] = self.calls.get(op, 0) + 1
+        try:
+            response = await self._http.request(
+                method, url, json=json, params=params, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderNotReached(
+                f"{op}: could not connect to {route_name}: {type(exc).__name__}"
+            ) from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise ProviderAmbiguous(
+                f"{op}: no complete answer from {route_name}: {type(exc).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            raise _http_error(response)
+        return response
+
+    async def create(self, route: RouteSettings, route_name: str, body: dict[str, Any]) -> str:
+        response = await self._send("create", route, route_name, "POST", TASKS_PATH, json=body)
+        data = _json_object(response)
+        task_id = data.get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderAmbiguous(f"create answered {response.status_code} without a task id")
+        return task_id
+
+    async def get(self, route: RouteSettings, route_name: str, task_id: str) -> ProviderTask:
+        response = await self._send("get", route, route_name, "GET", f"{TASKS_PATH}/{task_id}")
+        return _task(_json_object(response))
+
+    async def list(
+        self,
+        route: RouteSettings,
+        route_name: str,
+        *,
+        model: str | None = None,
+        status: str | None = None,
+        task_ids: list[str] | None = None,
+        page_num: int = 1,
+        page_size: int = 100,
+    ) -> tuple[int, list[ProviderTask]]:
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("page_num", page_num),
+            ("page_size", page_size),
+        ]
+        if model:
+            params.append(("filter.model", model))
+        if status:
+            params.append(("filter.status", status))
+        params += [("filter.task_ids", t) for t in task_ids or []]
+        response = await self._send("list", route, route_name, "GET", TASKS_PATH, params=params)
+        data = _json_object(response)
+        items = data.get("items") or []
+        if not isinstance(items, list):
+            raise ProviderBadResponse("list answered without an items array")
+        return int(data.get("total") or 0), [_task(i) for i in items if isinstance(i, dict)]
+
+    async def delete(self, route: RouteSettings, route_name: str, task_id: str) -> None:
+        await self._send("delete", route, route_name, "DELETE", f"{TASKS_PATH}/{task_id}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise ProviderBadResponse(
+            f"HTTP {response.status_code} with a body that is not JSON "
+            f"({len(response.content)} bytes)"
+        ) from None
+    if not isinstance(data, dict):
+        raise ProviderBadResponse(f"HTTP {response.status_code} with a JSON {type(data).__name__}")
+    return data
+
+
+def _task(data: dict[str, Any]) -> ProviderTask:
+    try:
+        return ProviderTask.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise ProviderBadResponse(f"task object has unexpected fields: {fields}") from None
+
+
+def _http_error(response: httpx.Response) -> ProviderError:
+    retry_after: float | None = None
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            retry_after = max(0.0, float(header))
+        except ValueError:
+            retry_after = None
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+    except ValueError:
+        error = None
+    if not isinstance(error, dict):
+        if response.status_code in (502, 503, 504):
+            # A gateway answered, not the provider: the request may still have been accepted.
+            return ProviderAmbiguous(
+                f"gateway answered HTTP {response.status_code} without a provider error body"
+            )
+        return ProviderHTTPError(
+            response.status_code,
+            f"HTTP{response.status_code}",
+            response.text[:300],
+            retry_after=retry_after,
+        )
+    return ProviderHTTPError(
+        response.status_code,
+        str(error.get("code") or f"HTTP{response.status_code}"),
+        str(error.get("message") or ""),
+        param=error.get("param") if isinstance(error.get("param"), str) else None,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,91 @@
+"""Storage activities: copy provider outputs to our store at once, and write the manifest.
+
+Provider URLs expire in about 24 h, so the copy starts as soon as a success is confirmed. The
+copy streams (bounded memory), hashes as it goes, checks the length against Content-Length,
+heartbeats, and only follows URLs on the route's configured output hosts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import OUTPUT_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMPLETE
+from activities.object_store import ObjectStore, safe_key
+from core.models import CopyOutputInput, ManifestInput, StoredObject
+from core.settings import Settings
+
+log = structlog.get_logger(__name__)
+CHUNK = 256 * 1024
+_NAMES = {"video": ("video.mp4", "video/mp4"), "last_frame": ("last_frame.png", "image/png")}
+
+
+def object_key(job_id: str, requested_at: datetime, name: str) -> str:
+    """`{yyyy}/{mm}/{dd}/{job_id}/{name}` (the store adds its prefix)."""
+    return safe_key(f"{requested_at:%Y}", f"{requested_at:%m}", f"{requested_at:%d}", job_id, name)
+
+
+class StorageActivities:
+    def __init__(self, http: httpx.AsyncClient, store: ObjectStore, settings: Settings) -> None:
+        self._http = http
+        self._store = store
+        self._settings = settings
+
+    @activity.defn
+    async def copy_output(self, data: CopyOutputInput) -> StoredObject:
+        structlog.contextvars.bind_contextvars(job_id=data.job_id, kind=data.kind)
+        host = urlsplit(data.url).hostname or ""
+        route = self._settings.route(data.route)
+        if not route.allows_output_host(host):
+            raise ApplicationError(
+                f"refusing to download {data.kind} from host {host!r}: not one of the route's "
+                f"output hosts {list(route.output_hosts)}",
+                type=OUTPUT_HOST_REFUSED,
+                non_retryable=True,
+            )
+        name, content_type = _NAMES[data.kind]
+        key = object_key(data.job_id, data.requested_at, name)
+        try:
+            async with self._http.stream("GET", data.url) as response:
+                if response.status_code in (401, 403, 404, 410):
+                    raise ApplicationError(
+                        f"{data.kind} URL answered HTTP {response.status_code}: expired or revoked",
+                        type=OUTPUT_EXPIRED,
+                        non_retryable=True,
+                    )
+                response.raise_for_status()
+                expected = response.headers.get("Content-Length")
+                stored = await self._store.put_stream(key, self._chunks(response), content_type)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(
+                f"download of {data.kind} failed: {type(exc).__name__}", type=OUTPUT_INCOMPLETE
+            ) from None
+        if expected is not None and int(expected) != stored.size:
+            raise ApplicationError(
+                f"{data.kind} truncated: got {stored.size} of {expected} bytes",
+                type=OUTPUT_INCOMPLETE,
+            )
+        if stored.size == 0:
+            raise ApplicationError(f"{data.kind} is empty", type=OUTPUT_INCOMPLETE)
+        log.info("storage.copied", uri=stored.uri, size=stored.size, sha256=stored.sha256)
+        return stored
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in response.aiter_bytes(CHUNK):
+            sent += len(chunk)
+            activity.heartbeat(sent)
+            yield chunk
+
+    @activity.defn
+    async def write_manifest(self, data: ManifestInput) -> StoredObject:
+        key = object_key(data.job_id, data.requested_at, "manifest.json")
+        body = json.dumps(data.manifest, indent=2, sort_keys=True, default=str).encode()
+        return await self._store.put_bytes(key, body, "application/json")

@@ -1,0 +1,404 @@
+"""Pydantic models that cross Temporal boundaries (workflow and activity inputs and outputs).
+
+One input model per workflow/activity so fields can be added without breaking callers. Nothing
+here holds bytes or secrets: videos travel as URIs, sizes and checksums; keys stay in the
+worker's environment.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""Use with `fullmatch`: `$` would let a trailing newline through."""
+UNIX_SECONDS_MAX = 2**35  # year ~3058: bounds provider timestamps before datetime conversion
+
+
+class JobState(StrEnum):
+    """Where a job is. States only move forward (see `core.job_state`)."""
+
+    RECEIVED = "received"
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    STORING = "storing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    """How a finished job ended; the `Outcome` search attribute."""
+
+    SUCCEEDED = "succeeded"
+    FAILED_INFRA = "failed_infra"
+    FAILED_INPUT = "failed_input"
+    REJECTED_MODERATION = "rejected_moderation"
+    FAILED_QUOTA = "failed_quota"
+    CANCELLED = "cancelled"
+
+
+class ReferenceKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+
+
+class ReferenceRole(StrEnum):
+    FIRST_FRAME = "first_frame"
+    LAST_FRAME = "last_frame"
+    REFERENCE_IMAGE = "reference_image"
+    REFERENCE_VIDEO = "reference_video"
+    REFERENCE_AUDIO = "reference_audio"
+
+
+class Reference(BaseModel):
+    """A media input, passed by URL (never by bytes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ReferenceKind = ReferenceKind.IMAGE
+    url: str
+    role: ReferenceRole | None = None
+
+
+class GenerationRequest(BaseModel):
+    """What the user asked for. Validated against the model's limits before any paid call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    model: str | None = None
+    route: str | None = None
+    duration: int = 5
+    resolution: str | None = None
+    ratio: str | None = None
+    references: tuple[Reference, ...] = ()
+    return_last_frame: bool = False
+    seed: int = -1
+    generate_audio: bool | None = None
+    watermark: bool = False
+    camera_fixed: bool | None = None
+    service_tier: Literal["default", "flex"] = "default"
+    execution_expires_after: int | None = None
+    model_id: str | None = None
+    """Pin an exact provider model ID (regenerate from a manifest); normally resolved by alias."""
+
+
+class ProviderError(BaseModel):
+    """The provider's error, verbatim."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = ""
+    message: str = ""
+    http_status: int | None = None
+    param: str | None = None
+
+
+class ProviderContent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    video_url: str | None = None
+    last_frame_url: str | None = None
+
+
+class ProviderUsage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+ProviderStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+TERMINAL_PROVIDER_STATUSES: frozenset[str] = frozenset(
+    {"succeeded", "failed", "cancelled", "expired"}
+)
+
+
+class ProviderTask(BaseModel):
+    """The provider's task object (GET response, list item and callback body).
+
+    Lenient on purpose: unknown fields are ignored, and the Go SDK's `failure_reason` is read
+    as `error`. Unknown statuses are refused by validation so they can be classified, not
+    guessed at.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    model: str = ""
+    status: ProviderStatus
+    error: ProviderError | None = Field(
+        default=None, validation_alias=AliasChoices("error", "failure_reason")
+    )
+    content: ProviderContent | None = None
+    usage: ProviderUsage | None = None
+    created_at: int | None = Field(default=None, ge=0, le=UNIX_SECONDS_MAX)
+    updated_at: int | None = Field(default=None, ge=0, le=UNIX_SECONDS_MAX)
+    seed: int | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: int | None = None
+    frames: int | None = None
+    service_tier: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_PROVIDER_STATUSES
+
+
+class ProviderCallback(BaseModel):
+    """A callback delivered by the webhook receiver to the job's workflow as a signal."""
+
+    submit_no: int = Field(ge=0)
+    task: ProviderTask
+    received_at: datetime
+
+
+class ResolvedModel(BaseModel):
+    """Alias resolved to a concrete route, model ID, limits and price; recorded in history."""
+
+    alias: str
+    route: str
+    model_id: str
+    currency: str
+    price_per_million: float
+    price_per_million_video_input: float
+    flex_factor: float
+    pixel_table: str
+    expected_latency_seconds: float
+    queue_deadline_seconds: float
+    execution_deadline_seconds: float
+    fallback: str | None = None
+    callbacks_enabled: bool = False
+    poll_first_seconds: float
+    poll_min_seconds: float
+    poll_max_seconds: float
+    poll_backoff: float
+    resolution: str
+    ratio: str
+    create_attempts: int = 5
+    task_attempts: int = 2
+    create_backoff_seconds: float = 2.0
+    reconcile_grace_seconds: float = 20.0
+    create_timeout_seconds: float = 60.0
+
+
+class StoredObject(BaseModel):
+    uri: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class ErrorInfo(BaseModel):
+    """An error as recorded on a job: the provider's code and message kept verbatim."""
+
+    code: str
+    message: str
+    http_status: int | None = None
+    source: Literal["provider", "validation", "pipeline"] = "provider"
+
+
+class Attempt(BaseModel):
+    """One submission to the provider (a job has several only after fallback or reconcile)."""
+
+    submit_no: int
+    model_alias: str
+    model_id: str
+    route: str
+    provider_task_id: str | None = None
+    status: str | None = None
+    error: ErrorInfo | None = None
+    submitted_at: datetime | None = None
+    billed_tokens: int = 0
+
+
+class StateChange(BaseModel):
+    state: JobState
+    at: datetime
+    note: str = ""
+
+
+class JobRecord(BaseModel):
+    """The whole job, as returned by the `status` query and the workflow result."""
+
+    job_id: str
+    state: JobState = JobState.RECEIVED
+    outcome: Outcome | None = None
+    request: GenerationRequest
+    candidate: int = 0
+    route: str | None = None
+    model_alias: str | None = None
+    model_id: str | None = None
+    provider_task_id: str | None = None
+    provider_status: str | None = None
+    resolution: str | None = None
+    ratio: str | None = None
+    duration: int | None = None
+    seed: int | None = None
+    estimated_tokens: int | None = None
+    estimated_cost: float | None = None
+    tokens: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+    video_uri: str | None = None
+    video_sha256: str | None = None
+    video_bytes: int | None = None
+    last_frame_uri: str | None = None
+    manifest_uri: str | None = None
+    provider_video_url: str | None = None
+    provider_last_frame_url: str | None = None
+    error: ErrorInfo | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    timeline: list[StateChange] = Field(default_factory=list)
+    requested_at: datetime | None = None
+    submitted_at: datetime | None = None
+    provider_created_at: datetime | None = None
+    provider_updated_at: datetime | None = None
+    stored_at: datetime | None = None
+    finished_at: datetime | None = None
+    callbacks_received: int = 0
+    callbacks_ignored: int = 0
+    polls: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The flat view printed by `starter.py ... --json`."""
+        return {
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "outcome": self.outcome.value if self.outcome else None,
+            "route": self.route,
+            "model": self.model_alias,
+            "model_id": self.model_id,
+            "provider_task_id": self.provider_task_id,
+            "resolution": self.resolution,
+            "ratio": self.ratio,
+            "duration": self.duration,
+            "tokens": self.tokens,
+            "estimated_tokens": self.estimated_tokens,
+            "cost": self.cost,
+            "currency": self.currency,
+            "video_uri": self.video_uri,
+            "video_sha256": self.video_sha256,
+            "last_frame_uri": self.last_frame_uri,
+            "manifest_uri": self.manifest_uri,
+            "provider_video_url": self.provider_video_url,
+            "error": self.error.model_dump() if self.error else None,
+            "attempts": [a.model_dump(mode="json") for a in self.attempts],
+            "timestamps": {
+                "requested": _iso(self.requested_at),
+                "submitted": _iso(self.submitted_at),
+                "provider_created": _iso(self.provider_created_at),
+                "provider_updated": _iso(self.provider_updated_at),
+                "stored": _iso(self.stored_at),
+                "finished": _iso(self.finished_at),
+            },
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class GenerationInput(BaseModel):
+    """Workflow input. The job ID is the workflow ID; it is repeated here for the record."""
+
+    job_id: str
+    request: GenerationRequest
+    candidate: int = 0
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, value: str) -> str:
+        if not JOB_ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                "job_id must be 1-128 characters of letters, digits and . _ : - "
+                "and start with a letter or digit"
+            )
+        return value
+
+
+# ---- activity inputs -------------------------------------------------------------------------
+
+
+class ResolveInput(BaseModel):
+    job_id: str
+    request: GenerationRequest
+    alias: str | None = None
+    """Resolve this alias instead of the request's model (fallback)."""
+
+
+class CreateTaskInput(BaseModel):
+    job_id: str
+    submit_no: int
+    request: GenerationRequest
+    model: ResolvedModel
+
+
+class CreateTaskResult(BaseModel):
+    task_id: str
+
+
+class TaskRef(BaseModel):
+    job_id: str
+    route: str
+    task_id: str
+
+
+class FindTasksInput(BaseModel):
+    """Look for a task this job may have created behind an ambiguous create."""
+
+    job_id: str
+    route: str
+    model_id: str
+    created_after: int
+    created_before: int
+
+
+class CopyOutputInput(BaseModel):
+    job_id: str
+    route: str
+    url: str
+    kind: Literal["video", "last_frame"]
+    requested_at: datetime
+
+
+class ManifestInput(BaseModel):
+    job_id: str
+    requested_at: datetime
+    manifest: dict[str, Any]
+
+
+class LedgerEntry(BaseModel):
+    """One row per job attempt the provider may bill; upserted by (job_id, submit_no)."""
+
+    job_id: str
+    submit_no: int
+    route: str
+    model_alias: str
+    model_id: str
+    service_tier: str
+    resolution: str | None
+    ratio: str | None
+    duration: int | None
+    provider_task_id: str | None
+    tokens: int
+    estimated_tokens: int | None
+    billed: bool
+    unit_price: float
+    currency: str
+    cost: float
+    outcome: str
+    error_code: str | None = None
+    error_message: str | None = None
+    requested_at: datetime
+    finished_at: datetime

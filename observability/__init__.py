@@ -1,0 +1,1 @@
+"""Logging and metrics set-up shared by the worker, the starter and the receivers."""

@@ -1,0 +1,1 @@
+"""The embedded stack: starting and stopping local servers for `make up`, demos and tests."""

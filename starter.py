@@ -1,0 +1,380 @@
+"""The CLI: start, watch and steer generation jobs. Thin over `clients/`.
+
+Requests are validated against the model's limits before anything starts; exit codes:
+0 done (and succeeded, with --wait), 1 a job did not succeed, 2 invalid request or config,
+3 Temporal unreachable, 4 unknown job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.client import Client
+
+from clients.batch_file import parse_media, read_batch
+from clients.jobs import UnknownJob, cancel_job, job_status, poke_job, start_job
+from clients.temporal_client import TemporalUnavailable, connect
+from core.models import GenerationRequest, JobRecord, Reference
+from core.pricing import cost, estimate_tokens
+from core.settings import ConfigError, Settings, load_settings
+from core.validation import RequestInvalid, validate_request
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Seedance generation jobs on Temporal."
+)
+console = Console(stderr=True)
+EXIT_FAILED, EXIT_INVALID, EXIT_NO_TEMPORAL, EXIT_UNKNOWN = 1, 2, 3, 4
+TERMINAL = {"succeeded", "failed", "rejected", "cancelled"}
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/] {exc}")
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+async def _client() -> Client:
+    try:
+        return await connect()
+    except TemporalUnavailable as exc:
+        console.print(f"[red]Temporal unavailable:[/] {exc}")
+        raise typer.Exit(EXIT_NO_TEMPORAL) from None
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def _estimate(settings: Settings, request: GenerationRequest) -> tuple[int, float, str]:
+    alias = request.model or settings.default_model
+    spec = settings.model(alias)
+    route = request.route or settings.default_route
+    seconds = request.duration if request.duration > 0 else spec.duration_max
+    tokens = estimate_tokens(
+        spec.pixel_table,
+        request.resolution or spec.default_resolution,
+        request.ratio or spec.default_ratio,
+        seconds,
+    )
+    price = spec.prices.get(route)
+    unit = (price.standard if price else 0.0) * (
+        price.flex_factor if price and request.service_tier == "flex" else 1.0
+    )
+    return tokens, cost(tokens, unit), settings.route(route).currency
+
+
+def _print_record(record: JobRecord, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record.summary(), indent=2))
+        return
+    s = record.summary()
+    table = Table(show_header=False, box=None)
+    for key in (
+        "job_id",
+        "state",
+        "outcome",
+        "model",
+        "model_id",
+        "route",
+        "provider_task_id",
+        "resolution",
+        "ratio",
+        "duration",
+        "tokens",
+        "cost",
+        "currency",
+        "video_uri",
+        "last_frame_uri",
+        "manifest_uri",
+    ):
+        if s.get(key) is not None:
+            table.add_row(f"[bold]{key}[/]", str(s[key]))
+    if record.error:
+        table.add_row("[bold red]error[/]", f"{record.error.code}: {record.error.message}")
+    console.print(table)
+    if record.timeline:
+        console.print("[bold]timeline[/]")
+        for change in record.timeline:
+            console.print(f"  {change.at.isoformat()}  {change.state.value} {change.note}")
+    if len(record.attempts) > 1 or any(a.error for a in record.attempts):
+        console.print("[bold]attempts[/]")
+        for a in record.attempts:
+            err = f" {a.error.code}: {a.error.message}" if a.error else ""
+            console.print(
+                f"  #{a.submit_no} {a.model_id} task={a.provider_task_id} status={a.status}{err}"
+            )
+
+
+async def _wait_for(client: Client, job_id: str, quiet: bool = False) -> JobRecord:
+    """Follow a job until its record is final (the state turns terminal after the manifest)."""
+    last = None
+    while True:
+        record = await job_status(client, job_id)
+        if not quiet and record.state.value != last:
+            console.print(f"[cyan]{job_id}[/] {record.state.value}")
+            last = record.state.value
+        if record.state.value in TERMINAL:
+            return record
+        await asyncio.sleep(0.5)
+
+
+@app.command()
+def generate(
+    prompt: str,
+    model: Annotated[str | None, typer.Option(help="model alias (mini, fast, pro, ...)")] = None,
+    duration: Annotated[int, typer.Option(help="seconds (-1: model chooses)")] = 5,
+    resolution: Annotated[str | None, typer.Option()] = None,
+    ratio: Annotated[str | None, typer.Option()] = None,
+    image: Annotated[list[str] | None, typer.Option(help="URL[:ROLE], repeatable")] = None,
+    video: Annotated[list[str] | None, typer.Option(help="reference video URL")] = None,
+    audio: Annotated[list[str] | None, typer.Option(help="reference audio URL")] = None,
+    last_frame: Annotated[
+        bool, typer.Option("--last-frame", help="also store the last frame")
+    ] = False,
+    seed: Annotated[int, typer.Option()] = -1,
+    route: Annotated[str | None, typer.Option()] = None,
+    service_tier: Annotated[str, typer.Option()] = "default",
+    job_id: Annotated[str | None, typer.Option(help="your idempotency key")] = None,
+    candidate: Annotated[int, typer.Option(help="candidate index of the same prompt")] = 0,
+    rerun: Annotated[bool, typer.Option(help="run again even if the job finished")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the outcome")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start one generation job (validated first; a duplicate start returns the same job)."""
+    settings = _settings()
+    refs: list[Reference] = [parse_media(i, "image") for i in image or []]
+    refs += [parse_media(v, "video") for v in video or []]
+    refs += [parse_media(a, "audio") for a in audio or []]
+    try:
+        request = GenerationRequest(
+            prompt=prompt,
+            model=model,
+            duration=duration,
+            resolution=resolution,
+            ratio=ratio,
+            references=tuple(refs),
+            return_last_frame=last_frame,
+            seed=seed,
+            route=route,
+            service_tier=service_tier,
+        )
+    except ValueError as exc:
+        console.print(f"[red]invalid request:[/] {exc}")
+        raise typer.Exit(EXIT_INVALID) from None
+    problems = validate_request(request, settings)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]invalid request:[/] {problem}")
+        raise typer.Exit(EXIT_INVALID)
+    tokens, estimate, currency = _estimate(settings, request)
+    if not as_json:
+        console.print(f"estimate: {tokens:,} tokens, about {estimate:.4f} {currency}")
+
+    async def go() -> int:
+        client = await _client()
+        try:
+            started = await start_job(
+                client, settings, request, job_id=job_id, candidate=candidate, rerun=rerun
+            )
+        except RequestInvalid as exc:
+            console.print(f"[red]invalid request:[/] {exc}")
+            return EXIT_INVALID
+        verb = "already exists" if started.existed else "started"
+        if not as_json:
+            console.print(f"job [bold]{started.job_id}[/] {verb}")
+        if not wait:
+            if as_json:
+                print(
+                    json.dumps(
+                        {
+                            "job_id": started.job_id,
+                            "existed": started.existed,
+                            "estimated_tokens": tokens,
+                            "estimated_cost": estimate,
+                            "currency": currency,
+                        }
+                    )
+                )
+            return 0
+        record = await _wait_for(client, started.job_id, quiet=as_json)
+        _print_record(record, as_json)
+        return 0 if record.outcome and record.outcome.value == "succeeded" else EXIT_FAILED
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a job: state timeline, attempts, error, URIs, cost."""
+
+    async def go() -> int:
+        client = await _client()
+        try:
+            record = await job_status(client, job_id)
+        except UnknownJob as exc:
+            console.print(f"[red]{exc}[/]")
+            return EXIT_UNKNOWN
+        _print_record(record, as_json)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def cancel(job_id: str) -> None:
+    """Cancel a job (a queued provider task is deleted at the provider)."""
+
+    async def go() -> int:
+        client = await _client()
+        try:
+            await cancel_job(client, job_id)
+        except UnknownJob as exc:
+            console.print(f"[red]{exc}[/]")
+            return EXIT_UNKNOWN
+        console.print(f"cancellation requested for {job_id}")
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def poke(job_id: str) -> None:
+    """Ask a job to check the provider now (for a callback you know was lost)."""
+
+    async def go() -> int:
+        client = await _client()
+        try:
+            await poke_job(client, job_id)
+        except UnknownJob as exc:
+            console.print(f"[red]{exc}[/]")
+            return EXIT_UNKNOWN
+        console.print(f"poked {job_id}")
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def batch(
+    file: Path,
+    concurrency: Annotated[int, typer.Option(help="jobs in flight at once")] = 20,
+    wait: Annotated[bool, typer.Option(help="wait for every job to finish")] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run a JSONL/CSV batch: validate every row first, start, follow, summarise."""
+    settings = _settings()
+    if not file.exists():
+        console.print(f"[red]no such file:[/] {file}")
+        raise typer.Exit(EXIT_INVALID)
+    rows, problems = read_batch(file, settings)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]invalid:[/] {problem}")
+        console.print(f"{len(problems)} problem(s); nothing was started")
+        raise typer.Exit(EXIT_INVALID)
+    jobs = [(row, c) for row in rows for c in range(row.candidates)]
+    raise typer.Exit(_run(_run_batch(settings, jobs, concurrency, wait, as_json)))
+
+
+async def _run_batch(
+    settings: Settings, jobs: list[Any], concurrency: int, wait: bool, as_json: bool
+) -> int:
+    client = await _client()
+    gate = asyncio.Semaphore(max(1, concurrency))
+    records: dict[str, JobRecord] = {}
+    started_ids: list[str] = []
+    outcomes: Counter[str] = Counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        bar = progress.add_task("jobs", total=len(jobs))
+
+        async def one(row: Any, candidate: int) -> None:
+            async with gate:
+                started = await start_job(
+                    client, settings, row.request, job_id=row.job_id, candidate=candidate
+                )
+                started_ids.append(started.job_id)
+                if wait:
+                    record = await _wait_for(client, started.job_id, quiet=True)
+                    records[started.job_id] = record
+                    outcomes[record.outcome.value if record.outcome else "unknown"] += 1
+                progress.update(
+                    bar,
+                    advance=1,
+                    description=" ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "jobs",
+                )
+
+        try:
+            await asyncio.gather(*(one(row, c) for row, c in jobs))
+        except asyncio.CancelledError:
+            console.print(
+                f"interrupted: {len(started_ids)} job(s) started keep running; follow "
+                "them with `starter.py status JOB_ID` or the Web UI"
+            )
+            raise
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "jobs": [r.summary() for r in records.values()],
+                    "started": started_ids,
+                    "outcomes": dict(outcomes),
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table(title="batch summary")
+        for col in ("job", "outcome", "model", "res", "dur", "tokens", "cost", "video"):
+            table.add_column(col)
+        for record in records.values():
+            table.add_row(
+                record.job_id,
+                record.outcome.value if record.outcome else "-",
+                record.model_alias or "-",
+                record.resolution or "-",
+                str(record.duration),
+                str(record.tokens or 0),
+                f"{record.cost or 0:.4f} {record.currency or ''}",
+                record.video_uri or (record.error.code if record.error else "-"),
+            )
+        Console().print(table)
+    if not wait:
+        return 0
+    return (
+        0
+        if all(r.outcome and r.outcome.value == "succeeded" for r in records.values())
+        else EXIT_FAILED
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

