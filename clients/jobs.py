@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.job_id import derive_job_id
@@ -29,6 +30,8 @@ class Started:
     job_id: str
     run_id: str | None
     existed: bool
+    handle: WorkflowHandle[GenerationWorkflow, JobRecord] | None = None
+    """The start call's own handle (under the time-skipping server only this one skips time)."""
 
 
 async def start_job(
@@ -57,12 +60,11 @@ async def start_job(
             id_reuse_policy=reuse,
             memo={SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
         )
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.ALREADY_EXISTS or "already" in str(exc).lower():
-            return Started(job_id=job_id, run_id=None, existed=True)
-        raise
+    except WorkflowAlreadyStartedError:
+        # Finished already and the reuse policy refuses a rerun: the job exists, nothing to do.
+        return Started(job_id=job_id, run_id=None, existed=True)
     existed = handle.result_run_id != handle.first_execution_run_id
-    return Started(job_id=job_id, run_id=handle.result_run_id, existed=existed)
+    return Started(job_id=job_id, run_id=handle.result_run_id, existed=existed, handle=handle)
 
 
 def handle_for(client: Client, job_id: str) -> WorkflowHandle[GenerationWorkflow, JobRecord]:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from clients.temporal_client import with_pydantic
+from clients.temporal_setup import ensure_search_attributes
 from core.search_attributes import ALL_KEYS
 from stack.binaries import temporal_cli, temporal_test_server
 
@@ -35,7 +36,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=ALL_KEYS,
         dev_server_log_level="error",
         dev_server_extra_args=[
-            "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
         ],
     )
     try:
@@ -54,6 +56,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server()
     )
+    await ensure_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -35,8 +35,12 @@ CALLBACK_SECRET = "pipeline-callback-secret-0123456789"
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     with running_emulator(
-        data_dir=tmp_path_factory.mktemp("emulator"), api_keys=[API_KEY], queue_seconds=0.1,
-        run_seconds=0.3, callback_timeout=2.0, callback_retry_interval=0.2,
+        data_dir=tmp_path_factory.mktemp("emulator"),
+        api_keys=[API_KEY],
+        queue_seconds=0.1,
+        run_seconds=0.3,
+        callback_timeout=2.0,
+        callback_retry_interval=0.2,
     ) as handle:
         yield handle
 
@@ -61,8 +65,9 @@ class Pipeline:
     storage: Path
 
     async def start(self, request: GenerationRequest, job_id: str | None = None) -> str:
-        started = await start_job(self.client, self.settings, request,
-                                  job_id=job_id or f"job-{uuid.uuid4().hex[:16]}")
+        started = await start_job(
+            self.client, self.settings, request, job_id=job_id or f"job-{uuid.uuid4().hex[:16]}"
+        )
         return started.job_id
 
     async def run(self, request: GenerationRequest, job_id: str | None = None) -> JobRecord:
@@ -104,25 +109,44 @@ def _count_op(stats: dict[str, Any], op: str) -> int:
 
 
 def pipeline_settings(
-    emulator: EmulatorHandle, webhook_url: str, tmp: Path, *, callbacks: bool = True,
+    emulator: EmulatorHandle,
+    webhook_url: str,
+    tmp: Path,
+    *,
+    callbacks: bool = True,
     **overrides: Any,
 ) -> Settings:
-    routes = {name: {"base_url": emulator.api_base, "output_hosts": ["127.0.0.1"]}
-              for name in ("byteplus", "volcengine")}
-    fast = {"expected_latency_seconds": 0.4, "queue_deadline_seconds": 60,
-            "execution_deadline_seconds": 120}
+    routes = {
+        name: {"base_url": emulator.api_base, "output_hosts": ["127.0.0.1"]}
+        for name in ("byteplus", "volcengine")
+    }
+    fast = {
+        "expected_latency_seconds": 0.4,
+        "queue_deadline_seconds": 60,
+        "execution_deadline_seconds": 120,
+    }
     base: dict[str, Any] = {
         "routes": routes,
         "models": {"mini": dict(fast), "fast": dict(fast), "pro": dict(fast)},
         "storage": {"uri": str(tmp / "outputs")},
         "ledger": {"url": f"sqlite:///{tmp / 'ledger.sqlite3'}"},
         "callbacks": {"base_url": webhook_url if callbacks else ""},
-        "temporal": {"task_queue": f"jobs-{uuid.uuid4().hex[:8]}",
-                     "submit_task_queue": f"submit-{uuid.uuid4().hex[:8]}"},
-        "polling": {"min_interval_seconds": 0.2, "max_interval_seconds": 1.0,
-                    "first_poll_factor": 1.0, "callback_margin_factor": 3.0},
-        "retries": {"create_backoff_seconds": 0.1, "reconcile_grace_seconds": 2.0,
-                    "create_timeout_seconds": 10.0, "http_timeout_seconds": 5.0},
+        "temporal": {
+            "task_queue": f"jobs-{uuid.uuid4().hex[:8]}",
+            "submit_task_queue": f"submit-{uuid.uuid4().hex[:8]}",
+        },
+        "polling": {
+            "min_interval_seconds": 0.2,
+            "max_interval_seconds": 1.0,
+            "first_poll_factor": 1.0,
+            "callback_margin_factor": 3.0,
+        },
+        "retries": {
+            "create_backoff_seconds": 0.1,
+            "reconcile_grace_seconds": 2.0,
+            "create_timeout_seconds": 10.0,
+            "http_timeout_seconds": 5.0,
+        },
     }
     return load_settings(**_merge(base, overrides))
 
@@ -130,8 +154,11 @@ def pipeline_settings(
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     out = dict(a)
     for key, value in b.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
-            out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -140,7 +167,10 @@ PipelineFactory = Callable[..., contextlib.AbstractAsyncContextManager[Pipeline]
 
 @pytest_asyncio.fixture
 async def pipeline_factory(
-    client: Client, emulator: EmulatorHandle, webhook_url: str, tmp_path: Path,
+    client: Client,
+    emulator: EmulatorHandle,
+    webhook_url: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[PipelineFactory]:
     monkeypatch.setenv("ARK_API_KEY", API_KEY)
@@ -150,8 +180,9 @@ async def pipeline_factory(
 
     @contextlib.asynccontextmanager
     async def make(*, callbacks: bool = True, **overrides: Any) -> AsyncIterator[Pipeline]:
-        settings = pipeline_settings(emulator, webhook_url, tmp_path, callbacks=callbacks,
-                                     **overrides)
+        settings = pipeline_settings(
+            emulator, webhook_url, tmp_path, callbacks=callbacks, **overrides
+        )
         async with running_workers(client, settings):
             yield Pipeline(client, settings, emulator, tmp_path / "outputs")
 

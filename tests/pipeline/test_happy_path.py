@@ -19,14 +19,19 @@ def probe(uri: str) -> tuple[int, int, float, str]:
     data = Path(urlsplit(uri).path).read_bytes()
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
-        return stream.width, stream.height, float(container.duration / 1e6), \
-            stream.codec_context.name
+        return (
+            stream.width,
+            stream.height,
+            float(container.duration / 1e6),
+            stream.codec_context.name,
+        )
 
 
 async def test_mini_480p_job_stores_playable_mp4(pipeline: Pipeline) -> None:
     """A mini 480p 5 s job ends succeeded with a stored H.264 MP4 of 864x496, ~5 s."""
-    record = await pipeline.run(GenerationRequest(prompt="happy path fox 480p", model="mini",
-                                                  resolution="480p", duration=5))
+    record = await pipeline.run(
+        GenerationRequest(prompt="happy path fox 480p", model="mini", resolution="480p", duration=5)
+    )
     assert record.outcome == Outcome.SUCCEEDED, record.error
     assert record.video_uri and record.manifest_uri
     width, height, seconds, codec = probe(record.video_uri)
@@ -40,9 +45,15 @@ async def test_mini_480p_job_stores_playable_mp4(pipeline: Pipeline) -> None:
 
 
 async def test_manifest_and_ledger_row_match_the_record(pipeline: Pipeline) -> None:
-    record = await pipeline.run(GenerationRequest(prompt="manifest check", model="mini",
-                                                  resolution="720p", duration=4,
-                                                  return_last_frame=True))
+    record = await pipeline.run(
+        GenerationRequest(
+            prompt="manifest check",
+            model="mini",
+            resolution="720p",
+            duration=4,
+            return_last_frame=True,
+        )
+    )
     assert record.outcome == Outcome.SUCCEEDED, record.error
     manifest = json.loads(Path(urlsplit(record.manifest_uri or "").path).read_text())
     assert manifest["model_id"] == record.model_id
@@ -53,8 +64,15 @@ async def test_manifest_and_ledger_row_match_the_record(pipeline: Pipeline) -> N
     assert manifest["outputs"]["video"]["provider_url"].startswith(pipeline.emulator.base_url)
     assert record.last_frame_uri and Path(urlsplit(record.last_frame_uri).path).exists()
     ledger = pipeline.settings.ledger.url.removeprefix("sqlite:///")
-    rows = sqlite3.connect(ledger).execute(
-        "SELECT job_id, tokens, cost, currency, outcome, provider_task_id FROM ledger "
-        "WHERE job_id = ?", (record.job_id,)).fetchall()
-    assert rows == [(record.job_id, record.tokens, record.cost, "USD", "succeeded",
-                     record.provider_task_id)]
+    rows = (
+        sqlite3.connect(ledger)
+        .execute(
+            "SELECT job_id, tokens, cost, currency, outcome, provider_task_id FROM ledger "
+            "WHERE job_id = ?",
+            (record.job_id,),
+        )
+        .fetchall()
+    )
+    assert rows == [
+        (record.job_id, record.tokens, record.cost, "USD", "succeeded", record.provider_task_id)
+    ]

@@ -1,0 +1,84 @@
+"""Timer and deadline paths under the time-skipping server, with the real activities talking
+to the emulator over HTTP (polling only: the time-skipping server is kept to timer paths)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from clients.jobs import start_job
+from core.models import GenerationRequest, JobRecord, Outcome
+from emulator.testing import EmulatorHandle
+from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
+from worker import running_workers
+
+
+@contextlib.asynccontextmanager
+async def ts_pipeline(
+    ts_client: Client, emulator: EmulatorHandle, tmp: Path, **overrides: Any
+) -> AsyncIterator[Any]:
+    settings = pipeline_settings(emulator, "", tmp, callbacks=False, **overrides)
+    async with running_workers(ts_client, settings):
+        yield settings
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARK_API_KEY", API_KEY)
+    monkeypatch.setenv("SEEDANCE_CALLBACK_SECRET", CALLBACK_SECRET)
+
+
+async def _run(client: Client, settings: Any, request: GenerationRequest) -> JobRecord:
+    started = await start_job(client, settings, request, job_id=f"ts-{uuid.uuid4().hex[:12]}")
+    assert started.handle is not None
+    return await started.handle.result()
+
+
+async def test_job_succeeds_by_polling_under_time_skipping(
+    ts_client: Client, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The full job (resolve, create, poll on timers, copy, ledger, manifest) on skipped time."""
+    await emulator.areset()
+    async with ts_pipeline(
+        ts_client, emulator, tmp_path, models={"mini": {"execution_deadline_seconds": 3600}}
+    ) as settings:
+        record = await _run(
+            ts_client,
+            settings,
+            GenerationRequest(prompt="time skipping happy path", resolution="480p", duration=5),
+        )
+    assert record.outcome == Outcome.SUCCEEDED, record.error
+    assert record.polls >= 1
+    assert record.video_bytes and record.video_bytes > 10_000
+    assert Path(tmp_path / "outputs").exists()
+
+
+async def test_stuck_task_ends_at_the_execution_deadline(
+    ts_client: Client, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A task stuck in `running` ends failed_infra at the model's execution deadline (30 min of
+    workflow time, skipped), saying the provider may still bill it; no second task is made."""
+    await emulator.areset()
+    await emulator.aset_faults([{"kind": "stuck", "match": {"prompt_contains": "stuck-ts"}}])
+    async with ts_pipeline(
+        ts_client,
+        emulator,
+        tmp_path,
+        polling={"max_interval_seconds": 120},
+        models={"mini": {"execution_deadline_seconds": 1800}},
+    ) as settings:
+        record = await _run(ts_client, settings, GenerationRequest(prompt="stuck-ts job"))
+    await emulator.aset_faults([])
+    assert record.outcome == Outcome.FAILED_INFRA
+    assert record.error and record.error.code == "ExecutionDeadlineExceeded"
+    assert "may still bill" in record.error.message
+    tasks = [t for t in await emulator.atasks() if "stuck-ts" in str(t)]
+    assert len(tasks) == 1
+    assert record.finished_at and record.submitted_at
+    assert (record.finished_at - record.submitted_at).total_seconds() >= 1800
