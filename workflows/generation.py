@@ -476,8 +476,18 @@ class GenerationWorkflow:
                 return await opts.call("copy_output", copy, StoredObject, opts.COPY)
             except ActivityError as err:
                 kind_, info, _ = _error_from(err)
-                if kind_ != "OutputUrlExpired" or refresh == 2:
+                if kind_ != "OutputUrlExpired":
                     raise JobEnded(Outcome.FAILED_INFRA, info) from None
+                if refresh == 2:
+                    raise JobEnded(
+                        Outcome.FAILED_INFRA,
+                        ErrorInfo(
+                            code="OutputExpired",
+                            source="pipeline",
+                            message=f"the {kind} expired before it could be copied: task {task.id} "
+                            f"still offers only a refused URL ({info.message})",
+                        ),
+                    ) from None
                 rec.notes.append(f"{kind} URL refused ({info.message}); asking for a fresh one")
                 try:
                     task = await self._get(model)

@@ -15,7 +15,7 @@ AUD = "https://cdn.example.com/a.mp3"
 
 
 def ref(url: str = IMG, kind: str = "image", role: str | None = None) -> Reference:
-    return Reference(kind=kind, url=url, role=role)  # type: ignore[arg-type]
+    return Reference.model_validate({"kind": kind, "url": url, "role": role})
 
 
 def req(**fields: Any) -> GenerationRequest:

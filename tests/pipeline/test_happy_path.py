@@ -16,15 +16,13 @@ from tests.pipeline.conftest import Pipeline
 
 
 def probe(uri: str) -> tuple[int, int, float, str]:
+    """(width, height, seconds, codec) of a stored MP4, read with a real demuxer (PyAV)."""
     data = Path(urlsplit(uri).path).read_bytes()
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
-        return (
-            stream.width,
-            stream.height,
-            float(container.duration / 1e6),
-            stream.codec_context.name,
-        )
+        assert container.duration is not None
+        seconds = float(container.duration) / 1e6
+        return stream.width, stream.height, seconds, stream.codec_context.name
 
 
 async def test_mini_480p_job_stores_playable_mp4(pipeline: Pipeline) -> None:
