@@ -28,6 +28,7 @@ from activities.provider_client import ProviderClient
 from activities.storage import StorageActivities
 from clients.temporal_client import TemporalUnavailable, connect
 from core.settings import ConfigError, Settings, load_settings
+from observability import metrics
 from observability.logging import configure_logging
 from workflows.generation import GenerationWorkflow
 
@@ -48,7 +49,7 @@ async def running_workers(
             s3_region=settings.storage.s3_region,
         )
         ledger = SqliteLedger.from_url(settings.ledger.url)
-        provider = ProviderActivities(ProviderClient(http), settings)
+        provider = ProviderActivities(ProviderClient(http, metrics.provider_call), settings)
         storage = StorageActivities(http, store, settings)
         ledger_acts = LedgerActivities(ledger)
         tq = settings.temporal

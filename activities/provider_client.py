@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,12 +70,16 @@ def client_request_id() -> str:
     return stamp + "".join(secrets.choice(_ALNUM) for _ in range(20))
 
 
+CallObserver = Callable[[str, str, float], None]
+"""(operation, status, seconds): status is the HTTP status or the transport failure's kind."""
+
+
 class ProviderClient:
     """Thin async wrapper over the four task endpoints, one route at a time."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, observer: CallObserver | None = None) -> None:
         self._http = http
-        self.calls: dict[str, int] = {}
+        self._observer = observer
 
     def _headers(self, route: RouteSettings, route_name: str) -> dict[str, str]:
         key = route.api_key()
@@ -102,19 +108,26 @@ class ProviderClient:
     ) -> httpx.Response:
         headers = self._headers(route, route_name)
         url = route.base_url.rstrip("/") + path
-        self.calls[op] = self.calls.get(op, 0) + 1
+        started = time.monotonic()
+        status = "error"
         try:
             response = await self._http.request(
                 method, url, json=json, params=params, headers=headers
             )
+            status = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            status = "not_reached"
             raise ProviderNotReached(
                 f"{op}: could not connect to {route_name}: {type(exc).__name__}"
             ) from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            status = "no_answer"
             raise ProviderAmbiguous(
                 f"{op}: no complete answer from {route_name}: {type(exc).__name__}"
             ) from None
+        finally:
+            if self._observer is not None:
+                self._observer(op, status, time.monotonic() - started)
         if response.status_code >= 400:
             raise _http_error(response)
         return response

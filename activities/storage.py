@@ -8,6 +8,7 @@ heartbeats, and only follows URLs on the route's configured output hosts.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from activities.errors import OUTPUT_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMP
 from activities.object_store import ObjectStore, safe_key
 from core.models import CopyOutputInput, ManifestInput, StoredObject
 from core.settings import Settings
+from observability import metrics
 
 log = structlog.get_logger(__name__)
 CHUNK = 256 * 1024
@@ -74,6 +76,8 @@ class StorageActivities:
             )
         if stored.size == 0:
             raise ApplicationError(f"{data.kind} is empty", type=OUTPUT_INCOMPLETE)
+        if data.provider_succeeded_at is not None:
+            metrics.completion_to_storage(time.time() - data.provider_succeeded_at, data.kind)
         log.info("storage.copied", uri=stored.uri, size=stored.size, sha256=stored.sha256)
         return stored
 

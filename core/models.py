@@ -268,6 +268,9 @@ class JobRecord(BaseModel):
     callbacks_received: int = 0
     callbacks_ignored: int = 0
     polls: int = 0
+    """GETs made by the repair poll (timer or operator poke)."""
+    confirm_gets: int = 0
+    """GETs made to confirm a terminal callback before acting on it."""
     notes: list[str] = Field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -370,6 +373,8 @@ class CopyOutputInput(BaseModel):
     url: str
     kind: Literal["video", "last_frame"]
     requested_at: datetime
+    provider_succeeded_at: int | None = None
+    """The provider's `updated_at` of the succeeded task (unix s), for the latency metric."""
 
 
 class ManifestInput(BaseModel):

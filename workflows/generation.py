@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from core import metric_names as names
     from core import search_attributes as sa
     from core.job_state import TERMINAL_JOB_STATES, job_moves_forward, provider_moves_forward
     from core.manifest import build_manifest
@@ -384,9 +385,13 @@ class GenerationWorkflow:
                 await workflow.wait_condition(
                     lambda: self._terminal_hint or self._poke, timeout=timedelta(seconds=timeout)
                 )
+            confirming = self._terminal_hint
             self._poke = False
             task = await self._get(model)
-            rec.polls += 1
+            if confirming:
+                rec.confirm_gets += 1  # one GET to confirm an unsigned terminal callback
+            else:
+                rec.polls += 1
             self._apply(task)
             if task.terminal:
                 return task
@@ -472,6 +477,7 @@ class GenerationWorkflow:
                     url=url,
                     kind=kind,
                     requested_at=rec.requested_at,
+                    provider_succeeded_at=task.updated_at,
                 )
                 return await opts.call("copy_output", copy, StoredObject, opts.COPY)
             except ActivityError as err:
@@ -535,6 +541,48 @@ class GenerationWorkflow:
         except ActivityError as err:
             rec.notes.append(f"manifest not written: {_error_from(err)[1].message}")
         self._set_state(state)
+        self._record_metrics()
+
+    def _record_metrics(self) -> None:
+        """Job metrics through the workflow meter (not emitted again on replay)."""
+        rec = self._require_record()
+        meter = workflow.metric_meter()
+        tags = {
+            "outcome": rec.outcome.value if rec.outcome else "unknown",
+            "model": rec.model_alias or "unknown",
+            "route": rec.route or "unknown",
+        }
+        meter.create_counter(names.JOBS, "finished jobs").add(1, tags)
+        if rec.requested_at and rec.finished_at:
+            meter.create_histogram_float(names.JOB_SECONDS, "request to record", "s").record(
+                (rec.finished_at - rec.requested_at).total_seconds(), tags
+            )
+        billed = [a for a in rec.attempts if a.billed_tokens > 0]
+        if billed and rec.cost is not None:
+            money = {
+                "route": rec.route or "unknown",
+                "model": rec.model_alias or "unknown",
+                "currency": rec.currency or "unknown",
+            }
+            meter.create_histogram_float(names.COST, "cost per billed job").record(rec.cost, money)
+            meter.create_counter(names.VIDEO_SECONDS, "seconds of video billed").add(
+                max(0, rec.duration or 0), {"route": money["route"], "model": money["model"]}
+            )
+        if rec.provider_created_at and rec.provider_updated_at and rec.outcome == Outcome.SUCCEEDED:
+            meter.create_histogram_float(
+                names.PROVIDER_RUN_SECONDS, "provider created -> done", "s"
+            ).record(
+                (rec.provider_updated_at - rec.provider_created_at).total_seconds(),
+                {"model": tags["model"]},
+            )
+        if rec.callbacks_received:
+            meter.create_counter(names.CALLBACKS, "callbacks received").add(
+                rec.callbacks_received - rec.callbacks_ignored, {"result": "accepted"}
+            )
+            if rec.callbacks_ignored:
+                meter.create_counter(names.CALLBACKS, "callbacks received").add(
+                    rec.callbacks_ignored, {"result": "ignored"}
+                )
 
     async def _record_costs(self, model: ResolvedModel) -> None:
         rec = self._require_record()

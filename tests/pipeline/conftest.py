@@ -179,12 +179,19 @@ async def pipeline_factory(
     await emulator.areset()
 
     @contextlib.asynccontextmanager
-    async def make(*, callbacks: bool = True, **overrides: Any) -> AsyncIterator[Pipeline]:
+    async def make(
+        *, callbacks: bool = True, workers: bool = True, **overrides: Any
+    ) -> AsyncIterator[Pipeline]:
+        """`workers=False`: the test runs its own workers (another client or runtime)."""
         settings = pipeline_settings(
             emulator, webhook_url, tmp_path, callbacks=callbacks, **overrides
         )
+        pipeline = Pipeline(client, settings, emulator, tmp_path / "outputs")
+        if not workers:
+            yield pipeline
+            return
         async with running_workers(client, settings):
-            yield Pipeline(client, settings, emulator, tmp_path / "outputs")
+            yield pipeline
 
     yield make
 

@@ -1,0 +1,43 @@
+"""The project's own metric names, exported on the worker's Prometheus endpoint through the
+SDK's metric meter (one endpoint with the SDK's own metrics). The Grafana dashboard in
+deploy/ queries exactly these (a test checks it).
+
+The SDK meter has integer counters only, so money is a float histogram: its `_sum` is the
+spend and its `_count` the number of billed attempts.
+"""
+
+from __future__ import annotations
+
+JOBS = "seedance_jobs"
+"""Counter: finished jobs by outcome, model, route."""
+JOB_SECONDS = "seedance_job_seconds"
+"""Histogram (float s): request to final record, by outcome and model."""
+PROVIDER_CALLS = "seedance_provider_calls"
+"""Counter: provider API calls by operation (create/get/list/delete) and status."""
+PROVIDER_CALL_SECONDS = "seedance_provider_call_seconds"
+"""Histogram (float s): provider API call latency by operation."""
+PROVIDER_QUEUE_SECONDS = "seedance_provider_queue_seconds"
+"""Histogram (float s): provider created -> running (when observed)."""
+PROVIDER_RUN_SECONDS = "seedance_provider_run_seconds"
+"""Histogram (float s): provider created -> finished (its own timestamps)."""
+COMPLETION_TO_STORAGE_SECONDS = "seedance_completion_to_storage_seconds"
+"""Histogram (float s): provider `succeeded` (its updated_at) -> object committed."""
+COST = "seedance_cost"
+"""Histogram (float, route currency): cost per billed attempt, by route, model, currency."""
+VIDEO_SECONDS = "seedance_video_seconds"
+"""Counter: seconds of video generated (billed), by route, model."""
+CALLBACKS = "seedance_callbacks"
+"""Counter: callbacks received by a job, accepted or ignored."""
+
+ALL = (
+    JOBS,
+    JOB_SECONDS,
+    PROVIDER_CALLS,
+    PROVIDER_CALL_SECONDS,
+    PROVIDER_QUEUE_SECONDS,
+    PROVIDER_RUN_SECONDS,
+    COMPLETION_TO_STORAGE_SECONDS,
+    COST,
+    VIDEO_SECONDS,
+    CALLBACKS,
+)
