@@ -25,6 +25,7 @@ from activities.ledger import LedgerActivities, SqliteLedger
 from activities.object_store import open_store
 from activities.provider import ProviderActivities
 from activities.provider_client import ProviderClient
+from activities.references import ReferenceActivities
 from activities.storage import StorageActivities
 from clients.temporal_client import TemporalUnavailable, connect
 from core.settings import ConfigError, Settings, load_settings
@@ -51,6 +52,7 @@ async def running_workers(
         ledger = SqliteLedger.from_url(settings.ledger.url)
         provider = ProviderActivities(ProviderClient(http, metrics.provider_call), settings)
         storage = StorageActivities(http, store, settings)
+        references = ReferenceActivities(http, settings)
         ledger_acts = LedgerActivities(ledger)
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
@@ -64,6 +66,7 @@ async def running_workers(
                     provider.get_task,
                     provider.find_tasks,
                     provider.cancel_task,
+                    references.check_references,
                     storage.copy_output,
                     storage.write_manifest,
                     ledger_acts.record_cost,

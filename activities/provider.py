@@ -103,6 +103,7 @@ class ProviderActivities:
             create_backoff_seconds=settings.retries.create_backoff_seconds,
             reconcile_grace_seconds=settings.retries.reconcile_grace_seconds,
             create_timeout_seconds=settings.retries.create_timeout_seconds,
+            check_references=settings.references.check,
         )
 
     @activity.defn

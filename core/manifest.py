@@ -35,6 +35,7 @@ def build_manifest(record: JobRecord) -> dict[str, Any]:
             "watermark": record.request.watermark,
         },
         "references": [r.model_dump(mode="json") for r in record.request.references],
+        "references_checked": [r.model_dump(mode="json") for r in record.references_checked],
         "provider_task_id": record.provider_task_id,
         "outcome": record.outcome.value if record.outcome else None,
         "error": record.error.model_dump(mode="json") if record.error else None,

@@ -189,6 +189,7 @@ class ResolvedModel(BaseModel):
     create_backoff_seconds: float = 2.0
     reconcile_grace_seconds: float = 20.0
     create_timeout_seconds: float = 60.0
+    check_references: bool = True
 
 
 class StoredObject(BaseModel):
@@ -219,6 +220,15 @@ class Attempt(BaseModel):
     error: ErrorInfo | None = None
     submitted_at: datetime | None = None
     billed_tokens: int = 0
+
+
+class CheckedReference(BaseModel):
+    index: int
+    url: str
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    """None when the bytes were not read (asset:// references)."""
 
 
 class StateChange(BaseModel):
@@ -258,6 +268,7 @@ class JobRecord(BaseModel):
     provider_last_frame_url: str | None = None
     error: ErrorInfo | None = None
     attempts: list[Attempt] = Field(default_factory=list)
+    references_checked: list[CheckedReference] = Field(default_factory=list)
     timeline: list[StateChange] = Field(default_factory=list)
     requested_at: datetime | None = None
     submitted_at: datetime | None = None
@@ -338,6 +349,11 @@ class ResolveInput(BaseModel):
     request: GenerationRequest
     alias: str | None = None
     """Resolve this alias instead of the request's model (fallback)."""
+
+
+class CheckReferencesInput(BaseModel):
+    job_id: str
+    request: GenerationRequest
 
 
 class CreateTaskInput(BaseModel):

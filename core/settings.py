@@ -138,7 +138,32 @@ class PollingSettings(_Frozen):
 
 
 class ReferenceSettings(_Frozen):
+    """Checks run on every reference before any paid call (reference section 3.5)."""
+
     allow_private_hosts: bool = False
+    check: bool = True
+    max_image_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
+    max_video_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_audio_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    image_types: tuple[str, ...] = (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "image/gif",
+        "image/heic",
+        "image/heif",
+    )
+    video_types: tuple[str, ...] = ("video/mp4", "video/quicktime")
+    audio_types: tuple[str, ...] = (
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/mpeg",
+        "audio/mp3",
+    )
+    timeout_seconds: float = Field(default=20.0, gt=0)
 
 
 class RetrySettings(_Frozen):

@@ -104,6 +104,7 @@ class Expire(_Rule):
 
 class Stuck(_Rule):
     kind: Literal["stuck"]
+    phase: Literal["queued", "running"] = "running"
 
 
 class Auth401(_Rule):

@@ -332,6 +332,7 @@ class Emulator:
         task = self._new_task(req, key, body, ctx, now)
         task.user_agent = user_agent
         task.client_request_id = client_request_id
+        task.requests["create"] += 1
         self.store.add(task)
         if self.config.prewarm_media and task.outcome.kind == "succeed":
             self.media.prewarm(self.shape(task), req.return_last_frame)
@@ -359,7 +360,7 @@ class Emulator:
         elif isinstance(rule, Expire):
             outcome = Outcome("expire", expire_phase=rule.phase)
         elif isinstance(rule, Stuck):
-            outcome = Outcome("stuck")
+            outcome = Outcome("stuck", stuck_phase=rule.phase)
         if rule is not None:
             applied.append(rule.kind)
         ttl = self.config.url_ttl
@@ -418,6 +419,8 @@ class Emulator:
     def get_task(self, authorization: str | None, task_id: str) -> dict[str, Any]:
         """``GET /contents/generations/tasks/{id}``."""
         stored = self.store.tasks.get(task_id)
+        if stored is not None:
+            stored.requests["get"] += 1
         model = stored.request_body.get("model") if stored else None
         key = self.authenticate(authorization, model if isinstance(model, str) else None)
         ctx = self.task_context(stored) if stored else MatchContext(api_key=key)
@@ -492,6 +495,9 @@ class Emulator:
 
     def delete_task(self, authorization: str | None, task_id: str) -> dict[str, Any]:
         """``DELETE /contents/generations/tasks/{id}`` with the rules of section 7."""
+        stored = self.store.tasks.get(task_id)
+        if stored is not None:
+            stored.requests["delete"] += 1
         self.authenticate(authorization, None)
         now = self.advance()
         task = self.store.visible(
@@ -527,6 +533,8 @@ class Emulator:
             raise FileError(403, "AccessDenied", "Request has expired")
         self.advance()
         task = self.store.tasks.get(task_id)
+        if task is not None:
+            task.requests["file"] += 1
         if (
             media_type is None
             or task is None

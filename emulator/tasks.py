@@ -38,6 +38,7 @@ class Outcome:
     code: str | None = None
     message: str | None = None
     expire_phase: Literal["queued", "running"] = "running"
+    stuck_phase: Literal["queued", "running"] = "running"
 
 
 @dataclass
@@ -70,6 +71,9 @@ class TaskRecord:
     faults: list[str] = field(default_factory=list)
     user_agent: str | None = None
     client_request_id: str | None = None
+    requests: Counter[str] = field(default_factory=Counter)
+    """API calls that named this task (create, get, delete) and file downloads (file), so a
+    benchmark can count provider calls per job without parsing logs."""
 
     @property
     def deleted(self) -> bool:
@@ -143,6 +147,7 @@ class TaskRecord:
             "height": self.req.height,
             "output_frames": self.req.output_frames,
             "request": self.request_body,
+            "requests": dict(self.requests),
         }
 
 
@@ -270,6 +275,10 @@ class TaskStore:
 
     def _advance_queued(self, task: TaskRecord, now: float, running: int) -> bool:
         """Move a queued task on; returns True if it started running."""
+        if task.outcome.kind == "stuck" and task.outcome.stuck_phase == "queued":
+            if task.deadline <= now:
+                self._expire(task, task.deadline)
+            return False
         if task.outcome.kind == "expire" and task.outcome.expire_phase == "queued":
             if task.ready_at <= now:
                 self._expire(task, task.ready_at)
@@ -321,6 +330,9 @@ class TaskStore:
         times: list[float] = []
         for t in self._active.values():
             if t.outcome.kind == "stuck" and t.status == "running":
+                continue
+            if t.outcome.kind == "stuck" and t.outcome.stuck_phase == "queued":
+                times.append(t.deadline)
                 continue
             times.append(t.deadline)
             if t.status == "queued" and not t.waited_for_slot:

@@ -68,6 +68,14 @@ FIND = Options(
         non_retryable_error_types=["ProviderAuth"],
     ),
 )
+REFERENCES = Options(
+    timedelta(minutes=5),
+    RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        maximum_attempts=3,
+        non_retryable_error_types=["ReferenceInvalid"],
+    ),
+)
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(
     timedelta(minutes=30),

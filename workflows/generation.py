@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from core.manifest import build_manifest
     from core.models import (
         Attempt,
+        CheckedReference,
+        CheckReferencesInput,
         CopyOutputInput,
         CreateTaskInput,
         CreateTaskResult,
@@ -172,6 +174,8 @@ class GenerationWorkflow:
     async def _run_job(self, inp: GenerationInput) -> None:
         rec = self._require_record()
         model = await self._resolve(inp, alias=None)
+        if inp.request.references and model.check_references:
+            await self._check_references(inp)
         attempts_on_model = 0
         while True:
             task = await self._submit_and_wait(model)
@@ -229,6 +233,22 @@ class GenerationWorkflow:
             updates.append(sa.FALLBACK.value_set(True))
         workflow.upsert_search_attributes(updates)
         return model
+
+    async def _check_references(self, inp: GenerationInput) -> None:
+        """Each reference fetched, typed, sized and hashed before any paid call."""
+        rec = self._require_record()
+        check = CheckReferencesInput(job_id=inp.job_id, request=inp.request)
+        try:
+            rec.references_checked = await opts.call(
+                "check_references",
+                check,
+                list[CheckedReference],
+                opts.REFERENCES,
+            )
+        except ActivityError as err:
+            _, info, _ = _error_from(err)
+            info.source = "validation"
+            raise JobEnded(Outcome.FAILED_INPUT, info) from None
 
     async def _fall_back(self, model: ResolvedModel, error: ErrorInfo) -> ResolvedModel:
         rec = self._require_record()
