@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.directory import JobDirectoryActivities
 from activities.ledger import LedgerActivities, SqliteLedger
 from activities.object_store import open_store
 from activities.provider import ProviderActivities
@@ -28,6 +29,7 @@ from activities.provider_client import ProviderClient
 from activities.references import ReferenceActivities
 from activities.storage import StorageActivities
 from clients.temporal_client import TemporalUnavailable, connect
+from core import metric_names as names
 from core.settings import ConfigError, Settings, load_settings
 from observability import metrics
 from observability.logging import configure_logging
@@ -53,6 +55,7 @@ async def running_workers(
         provider = ProviderActivities(ProviderClient(http, metrics.provider_call), settings)
         storage = StorageActivities(http, store, settings)
         references = ReferenceActivities(http, settings)
+        directory = JobDirectoryActivities(client)
         ledger_acts = LedgerActivities(ledger)
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
@@ -67,6 +70,7 @@ async def running_workers(
                     provider.find_tasks,
                     provider.cancel_task,
                     references.check_references,
+                    directory.task_owners,
                     storage.copy_output,
                     storage.write_manifest,
                     ledger_acts.record_cost,
@@ -91,6 +95,29 @@ async def running_workers(
             ledger.close()
 
 
+# The SDK's default buckets (50..10000) would put every sub-second latency and every cost
+# under 1 in the first bucket.
+HISTOGRAM_BUCKETS: dict[str, list[float]] = {
+    names.PROVIDER_CALL_SECONDS: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    names.JOB_SECONDS: [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+    names.PROVIDER_QUEUE_SECONDS: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    names.PROVIDER_RUN_SECONDS: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    names.COMPLETION_TO_STORAGE_SECONDS: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400],
+    names.COST: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 50, 100, 500],
+}
+
+
+def metrics_runtime(host: str, port: int) -> Runtime:
+    """A runtime serving SDK and project metrics on one Prometheus endpoint."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}", histogram_bucket_overrides=HISTOGRAM_BUCKETS
+            )
+        )
+    )
+
+
 async def serve() -> int:
     try:
         settings = load_settings()
@@ -99,9 +126,7 @@ async def serve() -> int:
         return 2
     configure_logging(settings)
     port = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
-    runtime = Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}"))
-    )
+    runtime = metrics_runtime(os.environ.get("WORKER_METRICS_HOST", "127.0.0.1"), port)
     try:
         client = await connect(runtime=runtime)
     except TemporalUnavailable as exc:

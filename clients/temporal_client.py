@@ -7,6 +7,7 @@ pydantic data converter is always set: every model crossing a Temporal boundary 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from temporalio.client import Client
@@ -20,7 +21,11 @@ class TemporalUnavailable(RuntimeError):
 
 
 def connect_config() -> dict[str, Any]:
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    # An empty TEMPORAL_API_KEY= (a blank line in an env file) would switch the SDK to TLS.
+    overrides = {k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_") and v.strip()}
+    config: dict[str, Any] = dict(
+        ClientConfig.load_client_connect_config(override_env_vars=overrides)
+    )
     config.setdefault("target_host", "localhost:7233")
     return config
 

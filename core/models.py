@@ -383,6 +383,12 @@ class FindTasksInput(BaseModel):
     created_before: int
 
 
+class TaskOwnersInput(BaseModel):
+    job_id: str
+    """The asking job: its own claim does not count."""
+    task_ids: list[str]
+
+
 class CopyOutputInput(BaseModel):
     job_id: str
     route: str

@@ -76,6 +76,7 @@ REFERENCES = Options(
         non_retryable_error_types=["ReferenceInvalid"],
     ),
 )
+OWNERS = Options(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(
     timedelta(minutes=30),

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveInput,
         StateChange,
         StoredObject,
+        TaskOwnersInput,
         TaskRef,
     )
     from core.outcomes import classify_task_failure
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_options as opts
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
+RECONCILE_ROUNDS = 3
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
 
@@ -331,60 +333,88 @@ class GenerationWorkflow:
     async def _reconcile(
         self, model: ResolvedModel, submit_no: int, started: datetime
     ) -> str | None:
-        """After an ambiguous create: find the task it may have made, or prove there is none."""
+        """After an ambiguous create: find the task it may have made, or prove there is none.
+
+        Proof of ownership is the task announcing itself on this job's callback URL (which
+        names the job and the create). Without it, the provider's list is read and every task
+        another job already claims (its `ProviderTaskId`) is set aside: when nothing unclaimed
+        is left after a few grace rounds, a new create is safe. With callbacks on, an
+        unclaimed candidate is never adopted from the list alone (it may be another job's
+        whose create is in the same state); polling-only jobs adopt a lone candidate.
+        """
         rec = self._require_record()
         rec.notes.append(f"create {submit_no} ambiguous; reconciling before any new create")
-        if model.callbacks_enabled:
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: submit_no in self._announced,
-                    timeout=timedelta(seconds=model.reconcile_grace_seconds),
-                )
+        grace = timedelta(seconds=model.reconcile_grace_seconds)
+        unclaimed: list[ProviderTask] = []
+        for round_no in range(1, RECONCILE_ROUNDS + 1):
+            if model.callbacks_enabled:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: submit_no in self._announced, timeout=grace
+                    )
+            elif round_no > 1:
+                await workflow.sleep(grace)
             if submit_no in self._announced:
                 task = self._announced[submit_no]
                 rec.notes.append(f"task {task.id} announced itself by callback; adopted")
                 return str(task.id)
-        window_start = int(started.timestamp()) - 60
-        window_end = int(workflow.now().timestamp()) + 60
-        find = FindTasksInput(
-            job_id=rec.job_id,
-            route=model.route,
-            model_id=model.model_id,
-            created_after=window_start,
-            created_before=window_end,
-        )
-        candidates: list[ProviderTask] = await opts.call(
-            "find_tasks",
-            find,
-            list[ProviderTask],
-            opts.FIND,
-        )
-        known = {a.provider_task_id for a in rec.attempts if a.provider_task_id}
-        matching = [
-            t
-            for t in candidates
-            if t.id not in known
-            and (t.resolution in (None, model.resolution))
-            and (t.duration in (None, rec.request.duration))
-        ]
-        if submit_no in self._announced:
-            return self._announced[submit_no].id
-        if not matching:
-            rec.notes.append("no task found in the provider's list; safe to submit again")
-            return None
-        if len(matching) == 1:
-            rec.notes.append(f"task {matching[0].id} found in the provider's list; adopted")
-            return matching[0].id
-        ids = ", ".join(t.id for t in matching[:10])
+            unclaimed = await self._unclaimed_candidates(model, started)
+            if not unclaimed:
+                rec.notes.append(
+                    f"no unclaimed task in the provider's list (round {round_no}); "
+                    "safe to submit again"
+                )
+                return None
+        if not model.callbacks_enabled and len(unclaimed) == 1:
+            rec.notes.append(
+                f"task {unclaimed[0].id} is the lone unclaimed candidate in the "
+                "provider's list; adopted"
+            )
+            return unclaimed[0].id
+        ids = ", ".join(t.id for t in unclaimed[:10])
         raise JobEnded(
             Outcome.FAILED_INFRA,
             ErrorInfo(
                 code="AmbiguousSubmit",
                 source="pipeline",
-                message=f"create {submit_no} may have made a task, and {len(matching)} unclaimed "
-                f"candidates match ({ids}); not submitting again to avoid paying twice",
+                message=f"create {submit_no} may have made a task, and {len(unclaimed)} "
+                f"unclaimed candidates remain ({ids}); not submitting again to avoid paying "
+                "twice",
             ),
         )
+
+    async def _unclaimed_candidates(
+        self, model: ResolvedModel, started: datetime
+    ) -> list[ProviderTask]:
+        rec = self._require_record()
+        find = FindTasksInput(
+            job_id=rec.job_id,
+            route=model.route,
+            model_id=model.model_id,
+            created_after=int(started.timestamp()) - 60,
+            created_before=int(workflow.now().timestamp()) + 60,
+        )
+        listed: list[ProviderTask] = await opts.call(
+            "find_tasks", find, list[ProviderTask], opts.FIND
+        )
+        known = {a.provider_task_id for a in rec.attempts if a.provider_task_id}
+        shaped = [
+            t
+            for t in listed
+            if t.id not in known
+            and t.status not in ("cancelled",)
+            and t.resolution in (None, model.resolution)
+            and t.duration in (None, rec.request.duration)
+        ]
+        if not shaped:
+            return []
+        owners = await opts.call(
+            "task_owners",
+            TaskOwnersInput(job_id=rec.job_id, task_ids=[t.id for t in shaped]),
+            dict[str, str],
+            opts.OWNERS,
+        )
+        return [t for t in shaped if t.id not in owners]
 
     # ---- wait ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ read the emulator's task log. Secrets are set through the environment, as in pro
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -108,14 +109,14 @@ def _count_op(stats: dict[str, Any], op: str) -> int:
     return int(value)
 
 
-def pipeline_settings(
+def pipeline_overrides(
     emulator: EmulatorHandle,
     webhook_url: str,
     tmp: Path,
     *,
     callbacks: bool = True,
     **overrides: Any,
-) -> Settings:
+) -> dict[str, Any]:
     routes = {
         name: {"base_url": emulator.api_base, "output_hosts": ["127.0.0.1"]}
         for name in ("byteplus", "volcengine")
@@ -148,7 +149,36 @@ def pipeline_settings(
             "http_timeout_seconds": 5.0,
         },
     }
-    return load_settings(**_merge(base, overrides))
+    return _merge(base, overrides)
+
+
+def pipeline_settings(
+    emulator: EmulatorHandle,
+    webhook_url: str,
+    tmp: Path,
+    *,
+    callbacks: bool = True,
+    **overrides: Any,
+) -> Settings:
+    return load_settings(
+        **pipeline_overrides(emulator, webhook_url, tmp, callbacks=callbacks, **overrides)
+    )
+
+
+def settings_env(overrides: dict[str, Any], prefix: str = "SEEDANCE_") -> dict[str, str]:
+    """The same overrides as environment variables, for a worker run as a subprocess."""
+    env: dict[str, str] = {}
+    for key, value in overrides.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, dict):
+            env.update(settings_env(value, name + "__"))
+        elif isinstance(value, list | tuple):
+            env[name] = json.dumps(list(value))
+        elif isinstance(value, bool):
+            env[name] = "true" if value else "false"
+        else:
+            env[name] = str(value)
+    return env
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

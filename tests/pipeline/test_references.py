@@ -93,7 +93,7 @@ async def test_bad_reference_fails_input_with_no_provider_call(
         Reference(url=f"{cdn}/ok.png", role="reference_image"),
         Reference(
             kind=kind,
-            url=f"{cdn}/{name}",  # type: ignore[arg-type]
+            url=f"{cdn}/{name}",
             role="reference_image" if kind == "image" else None,
         ),
     )
