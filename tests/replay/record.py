@@ -1,0 +1,118 @@
+"""Record the workflow histories the replay tests run against: one per job path.
+
+    .venv/bin/python -m tests.replay.record     # rewrites tests/replay/histories/*.json
+
+Run it when a workflow change is meant to change histories (behind `workflow.patched`), and
+commit the new files next to the old ones so both the running and the new shape keep
+replaying. It uses the same real servers as the suite: a dev server, the emulator, the webhook
+receiver and in-process workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from clients.jobs import start_job
+from core.models import GenerationRequest, JobRecord, JobState
+from core.search_attributes import ALL_KEYS
+from emulator.testing import running_emulator
+from stack.binaries import temporal_cli
+from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
+from tests.webhook.support import serve
+from webhook.app import create_app
+from worker import running_workers
+
+HISTORIES = Path(__file__).parent / "histories"
+MINI_ID_WORD = "mini"
+
+
+async def _record(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def _until(client: Client, job: str, state: JobState) -> None:
+    handle = client.get_workflow_handle(job)
+    for _ in range(200):
+        record = await handle.query("status", result_type=JobRecord)
+        if record and record.state == state:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def main() -> None:
+    os.environ["ARK_API_KEY"] = API_KEY
+    os.environ["SEEDANCE_CALLBACK_SECRET"] = CALLBACK_SECRET
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+    )
+    client = env.client
+    target = client.service_client.config.target_host
+
+    async def factory() -> Client:
+        return await Client.connect(target, data_converter=pydantic_data_converter)
+
+    tmp = Path(tempfile.mkdtemp())
+    with (
+        running_emulator(
+            data_dir=tmp / "emulator", api_keys=[API_KEY], queue_seconds=0.1, run_seconds=0.3
+        ) as emulator,
+        serve(create_app(client_factory=factory, secret=CALLBACK_SECRET.encode())) as hook,
+    ):
+        settings = pipeline_settings(emulator, hook, tmp)
+        async with running_workers(client, settings):
+            scenarios = {
+                "success": ([], "a fox in snow"),
+                "moderation": ([{"kind": "output_moderation"}], "moderated"),
+                "fallback": (
+                    [
+                        {
+                            "kind": "internal_failure",
+                            "match": {"model": settings.model("mini").ids["byteplus"]},
+                        }
+                    ],
+                    "falls back",
+                ),
+            }
+            for name, (faults, prompt) in scenarios.items():
+                await emulator.aset_faults(faults)
+                started = await start_job(
+                    client,
+                    settings,
+                    GenerationRequest(prompt=prompt, duration=4, resolution="480p"),
+                    job_id=f"replay-{name}",
+                )
+                assert started.handle is not None
+                await started.handle.result()
+                await _record(started.handle, name)
+            await emulator.aset_faults([{"kind": "stuck", "phase": "queued"}])
+            started = await start_job(
+                client,
+                settings,
+                GenerationRequest(prompt="cancel me", duration=4),
+                job_id="replay-cancel",
+            )
+            assert started.handle is not None
+            await _until(client, "replay-cancel", JobState.QUEUED)
+            await started.handle.cancel()
+            with contextlib.suppress(WorkflowFailureError):
+                await started.handle.result()
+            await _record(started.handle, "cancel")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    os._exit(0)  # skip the SDK runtime's teardown abort (PyGILState_Release) at exit
