@@ -73,7 +73,7 @@ async def main() -> None:
     ):
         settings = pipeline_settings(emulator, hook, tmp)
         async with running_workers(client, settings):
-            scenarios = {
+            scenarios: dict[str, tuple[list[dict[str, Any]], str]] = {
                 "success": ([], "a fox in snow"),
                 "moderation": ([{"kind": "output_moderation"}], "moderated"),
                 "fallback": (
