@@ -37,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP)
+pytest: $(STAMP) pg-deps
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -48,3 +48,15 @@ format: $(STAMP)
 
 clean: down
 	rm -rf .data .mypy_cache .ruff_cache .pytest_cache
+
+# PostgreSQL for the ledger's tests (stdlib only: works before the venv exists).
+.PHONY: pg-deps pg-up pg-down
+
+pg-deps:
+	$(PY) -m stack.postgres deps
+
+pg-up: pg-deps
+	$(PY) -m stack.postgres up
+
+pg-down:
+	$(PY) -m stack.postgres down

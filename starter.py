@@ -22,6 +22,8 @@ from rich.table import Table
 from temporalio.client import Client
 
 from clients.batch_file import parse_media, read_batch
+from clients.costs_cli import app as costs_app
+from clients.health import breaker_states, force_breaker
 from clients.jobs import UnknownJob, cancel_job, job_status, poke_job, start_job
 from clients.temporal_client import TemporalUnavailable, connect
 from core.models import GenerationRequest, JobRecord, Reference
@@ -32,6 +34,7 @@ from core.validation import RequestInvalid, validate_request
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Seedance generation jobs on Temporal."
 )
+app.add_typer(costs_app)
 console = Console(stderr=True)
 EXIT_FAILED, EXIT_INVALID, EXIT_NO_TEMPORAL, EXIT_UNKNOWN = 1, 2, 3, 4
 TERMINAL = {"succeeded", "failed", "rejected", "cancelled"}
@@ -364,6 +367,81 @@ async def _run_batch(
         if all(r.outcome and r.outcome.value == "succeeded" for r in records.values())
         else EXIT_FAILED
     )
+
+
+health_app = typer.Typer(
+    help="Per-model circuit breakers: show, trip, reset.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(health_app, name="health")
+
+
+@health_app.callback()
+def health(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show every model's breaker: state, window, when it changed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+
+    async def go() -> int:
+        client = await _client()
+        states = await breaker_states(client, settings)
+        if as_json:
+            print(
+                json.dumps(
+                    {a: (b.model_dump(mode="json") if b else None) for a, b in states.items()},
+                    indent=2,
+                )
+            )
+            return 0
+        table = Table(title="model breakers")
+        for col in ("model", "state", "failures/window", "consecutive", "changed", "last error"):
+            table.add_column(col)
+        for alias, b in states.items():
+            if b is None:
+                table.add_row(alias, "closed", "0/0", "0", "never used", "-")
+                continue
+            table.add_row(
+                alias,
+                b.state.value,
+                f"{b.failures}/{len(b.window)}",
+                str(b.consecutive_failures),
+                b.changed_at.isoformat() if b.changed_at else "-",
+                b.last_error or "-",
+            )
+        Console().print(table)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+def _force(model: str, state: str) -> None:
+    settings = _settings()
+
+    async def go() -> int:
+        client = await _client()
+        try:
+            b = await force_breaker(client, settings, model, state)
+        except KeyError as exc:
+            console.print(f"[red]{exc.args[0]}[/]")
+            return EXIT_INVALID
+        console.print(f"breaker {model}: {b.state.value}")
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@health_app.command()
+def trip(model: str) -> None:
+    """Force a model's breaker open: new jobs go to its fallback until `reset`."""
+    _force(model, "open")
+
+
+@health_app.command()
+def reset(model: str) -> None:
+    """Close a model's breaker and clear its window."""
+    _force(model, "closed")
 
 
 def main() -> None:

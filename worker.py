@@ -22,7 +22,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.directory import JobDirectoryActivities
-from activities.ledger import LedgerActivities, SqliteLedger
+from activities.health import HealthActivities
+from activities.ledger import LedgerActivities, open_ledger
 from activities.object_store import open_store
 from activities.provider import ProviderActivities
 from activities.provider_client import ProviderClient
@@ -34,13 +35,14 @@ from core.settings import ConfigError, Settings, load_settings
 from observability import metrics
 from observability.logging import configure_logging
 from workflows.generation import GenerationWorkflow
+from workflows.model_health import ModelHealthWorkflow
 
 log = structlog.get_logger("worker")
 
 
 @contextlib.asynccontextmanager
 async def running_workers(
-    client: Client, settings: Settings, *, build_id: str | None = None
+    client: Client, settings: Settings, *, identity: str | None = None
 ) -> AsyncIterator[list[Worker]]:
     """Start the job and submit workers for `settings`; stop them on exit (tests use this)."""
     timeout = httpx.Timeout(settings.retries.http_timeout_seconds, connect=10.0)
@@ -51,19 +53,20 @@ async def running_workers(
             s3_endpoint_url=settings.storage.s3_endpoint_url,
             s3_region=settings.storage.s3_region,
         )
-        ledger = SqliteLedger.from_url(settings.ledger.url)
+        ledger = open_ledger(settings.ledger.url)
         provider = ProviderActivities(ProviderClient(http, metrics.provider_call), settings)
         storage = StorageActivities(http, store, settings)
         references = ReferenceActivities(http, settings)
         directory = JobDirectoryActivities(client)
-        ledger_acts = LedgerActivities(ledger)
+        health = HealthActivities(client, settings, identity or "")
+        ledger_acts = LedgerActivities(ledger, settings.budgets)
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
         workers = [
             Worker(
                 client,
                 task_queue=tq.task_queue,
-                workflows=[GenerationWorkflow],
+                workflows=[GenerationWorkflow, ModelHealthWorkflow],
                 activities=[
                     provider.resolve_model,
                     provider.get_task,
@@ -71,9 +74,13 @@ async def running_workers(
                     provider.cancel_task,
                     references.check_references,
                     directory.task_owners,
+                    health.choose_model,
+                    health.report_health,
                     storage.copy_output,
                     storage.write_manifest,
                     ledger_acts.record_cost,
+                    ledger_acts.check_budget,
+                    ledger_acts.release_budget,
                 ],
                 max_concurrent_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),

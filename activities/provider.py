@@ -104,6 +104,8 @@ class ProviderActivities:
             reconcile_grace_seconds=settings.retries.reconcile_grace_seconds,
             create_timeout_seconds=settings.retries.create_timeout_seconds,
             check_references=settings.references.check,
+            breaker=settings.breaker.enabled,
+            budgeted=route_name in settings.budgets,
         )
 
     @activity.defn

@@ -190,6 +190,9 @@ class ResolvedModel(BaseModel):
     reconcile_grace_seconds: float = 20.0
     create_timeout_seconds: float = 60.0
     check_references: bool = True
+    breaker: bool = True
+    budgeted: bool = False
+    """The route has a spending cap: check it before each create."""
 
 
 class StoredObject(BaseModel):
@@ -381,6 +384,29 @@ class FindTasksInput(BaseModel):
     model_id: str
     created_after: int
     created_before: int
+
+
+class ChooseModelInput(BaseModel):
+    job_id: str
+    alias: str
+    """The requested model: the chain starts here."""
+
+
+class ModelChoice(BaseModel):
+    alias: str
+    probe: bool = False
+    states: dict[str, str] = Field(default_factory=dict)
+    reason: str = ""
+    decided_by: str = ""
+    """The worker that asked the breakers (shows every worker routes by the same state)."""
+
+
+class ReportHealthInput(BaseModel):
+    job_id: str
+    alias: str
+    ok: bool
+    probe: bool = False
+    error_code: str | None = None
 
 
 class TaskOwnersInput(BaseModel):

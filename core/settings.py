@@ -21,6 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.budget import RouteBudget
+
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seedance.toml"
 CONFIG_ENV = "SEEDANCE_CONFIG"
 
@@ -166,6 +168,21 @@ class ReferenceSettings(_Frozen):
     timeout_seconds: float = Field(default=20.0, gt=0)
 
 
+class BreakerSettings(_Frozen):
+    """Per-model circuit breaker thresholds (see core.breaker)."""
+
+    enabled: bool = True
+    scope: str = ""
+    """Appended to breaker IDs (`model-health:mini@scope`) when several deployments share a
+    namespace (staging and production, or test runs); empty in a normal deployment."""
+    window: int = Field(default=20, ge=1)
+    min_samples: int = Field(default=5, ge=1)
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    consecutive_failures: int = Field(default=5, ge=1)
+    cooldown_seconds: float = Field(default=60.0, gt=0)
+    probe_successes: int = Field(default=2, ge=1)
+
+
 class RetrySettings(_Frozen):
     """How hard a job tries before it gives up on a model (then falls back) or fails."""
 
@@ -201,6 +218,9 @@ class Settings(BaseSettings):
     polling: PollingSettings = PollingSettings()
     references: ReferenceSettings = ReferenceSettings()
     retries: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    budgets: dict[str, RouteBudget] = Field(default_factory=dict)
+    """Spending caps per route name, in the route's currency (core.budget)."""
 
     @classmethod
     def settings_customise_sources(
@@ -267,6 +287,9 @@ def _cross_problems(settings: Settings) -> list[str]:
         for route_name in spec.prices:
             if route_name not in settings.routes:
                 problems.append(f"models.{alias}.prices.{route_name}: no route {route_name!r}")
+    for route_name in settings.budgets:
+        if route_name not in settings.routes:
+            problems.append(f"budgets.{route_name}: no route {route_name!r}")
     seen: set[str] = set()
     alias = settings.default_model
     while alias in settings.models and alias not in seen:

@@ -77,6 +77,7 @@ REFERENCES = Options(
     ),
 )
 OWNERS = Options(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
+HEALTH = Options(timedelta(seconds=10), RetryPolicy(maximum_attempts=2))
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(
     timedelta(minutes=30),

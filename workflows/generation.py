@@ -26,12 +26,14 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 with workflow.unsafe.imports_passed_through():
     from core import metric_names as names
     from core import search_attributes as sa
+    from core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
     from core.job_state import TERMINAL_JOB_STATES, job_moves_forward, provider_moves_forward
     from core.manifest import build_manifest
     from core.models import (
         Attempt,
         CheckedReference,
         CheckReferencesInput,
+        ChooseModelInput,
         CopyOutputInput,
         CreateTaskInput,
         CreateTaskResult,
@@ -42,9 +44,11 @@ with workflow.unsafe.imports_passed_through():
         JobState,
         LedgerEntry,
         ManifestInput,
+        ModelChoice,
         Outcome,
         ProviderCallback,
         ProviderTask,
+        ReportHealthInput,
         ResolvedModel,
         ResolveInput,
         StateChange,
@@ -58,8 +62,18 @@ with workflow.unsafe.imports_passed_through():
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
 RECONCILE_ROUNDS = 3
+BREAKER_PATCH = "model-health-breaker"
+BUDGET_PATCH = "ledger-budget"
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
+
+
+class CreateExhausted(Exception):
+    """Internal: creates on this model keep being refused; the job should fall back."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class JobEnded(Exception):
@@ -115,6 +129,8 @@ class GenerationWorkflow:
         self._terminal_hint = False
         self._poke = False
         self._submit_queue = "seedance-submit"
+        self._use_breaker = False
+        self._budget_checked = False
 
     # ---- messages -----------------------------------------------------------------------
 
@@ -178,11 +194,26 @@ class GenerationWorkflow:
         model = await self._resolve(inp, alias=None)
         if inp.request.references and model.check_references:
             await self._check_references(inp)
+        self._use_breaker = model.breaker and workflow.patched(BREAKER_PATCH)
+        probe = False
+        if self._use_breaker:
+            model, probe = await self._route_by_breaker(inp, model)
         attempts_on_model = 0
         while True:
-            task = await self._submit_and_wait(model)
+            await self._check_budget(model)
+            try:
+                task = await self._submit_and_wait(model)
+            except CreateExhausted as exhausted:
+                await self._report(model, ok=False, probe=probe, code=exhausted.error.code)
+                model, probe, attempts_on_model = (
+                    await self._fall_back(model, exhausted.error),
+                    False,
+                    0,
+                )
+                continue
             attempts_on_model += 1
             if task.status == "succeeded":
+                await self._report(model, ok=True, probe=probe)
                 await self._store(task, model)
                 await self._finish(Outcome.SUCCEEDED, None)
                 return
@@ -192,6 +223,8 @@ class GenerationWorkflow:
                 message=task.error.message if task.error else f"provider task ended {task.status}",
             )
             self._attempt().error = error
+            if cls.outcome == Outcome.FAILED_INFRA:
+                await self._report(model, ok=False, probe=probe, code=error.code)
             if not cls.retryable:
                 raise JobEnded(cls.outcome, error)
             if attempts_on_model < model.task_attempts:
@@ -199,8 +232,45 @@ class GenerationWorkflow:
                     f"task {task.id} ended {task.status} ({error.code}); retrying on {model.alias}"
                 )
                 continue
-            model = await self._fall_back(model, error)
-            attempts_on_model = 0
+            model, probe, attempts_on_model = await self._fall_back(model, error), False, 0
+
+    async def _route_by_breaker(
+        self, inp: GenerationInput, model: ResolvedModel
+    ) -> tuple[ResolvedModel, bool]:
+        """Ask the model's breaker (and the fallbacks') which model this job may use."""
+        rec = self._require_record()
+        ask = ChooseModelInput(job_id=rec.job_id, alias=model.alias)
+        try:
+            choice = await opts.call("choose_model", ask, ModelChoice, opts.HEALTH)
+        except ActivityError as err:
+            rec.notes.append(
+                f"breaker unavailable ({_error_from(err)[1].message}); using {model.alias}"
+            )
+            return model, False
+        states = ", ".join(f"{k}={v}" for k, v in choice.states.items())
+        rec.notes.append(
+            f"breakers: {states}; {choice.decided_by} routed to {choice.alias}"
+            + (" as a probe" if choice.probe else "")
+            + (f" ({choice.reason})" if choice.reason else "")
+        )
+        if choice.alias != model.alias:
+            model = await self._resolve(inp, alias=choice.alias)
+        return model, choice.probe
+
+    async def _report(
+        self, model: ResolvedModel, *, ok: bool, probe: bool, code: str | None = None
+    ) -> None:
+        """Tell the model's breaker about an infrastructure outcome (never fails the job)."""
+        if not self._use_breaker:
+            return
+        rec = self._require_record()
+        report = ReportHealthInput(
+            job_id=rec.job_id, alias=model.alias, ok=ok, probe=probe, error_code=code
+        )
+        try:
+            await opts.call("report_health", report, type(None), opts.HEALTH)
+        except ActivityError as err:
+            rec.notes.append(f"breaker report lost: {_error_from(err)[1].message}")
 
     async def _resolve(self, inp: GenerationInput, alias: str | None) -> ResolvedModel:
         rec = self._require_record()
@@ -235,6 +305,26 @@ class GenerationWorkflow:
             updates.append(sa.FALLBACK.value_set(True))
         workflow.upsert_search_attributes(updates)
         return model
+
+    async def _check_budget(self, model: ResolvedModel) -> None:
+        """Fail fast, before any paid call, when this job would pass a spending cap."""
+        if not model.budgeted or not workflow.patched(BUDGET_PATCH):
+            return
+        self._budget_checked = True
+        rec = self._require_record()
+        check = BudgetCheckInput(
+            job_id=rec.job_id,
+            route=model.route,
+            currency=model.currency,
+            estimate=rec.estimated_cost or 0.0,
+            at=workflow.now(),
+        )
+        verdict = await opts.call("check_budget", check, BudgetVerdict, opts.RECORD)
+        if not verdict.allowed:
+            raise JobEnded(
+                Outcome.FAILED_QUOTA,
+                ErrorInfo(code="BudgetExceeded", message=verdict.message, source="pipeline"),
+            )
 
     async def _check_references(self, inp: GenerationInput) -> None:
         """Each reference fetched, typed, sized and hashed before any paid call."""
@@ -320,9 +410,7 @@ class GenerationWorkflow:
                     raise JobEnded(outcome, info) from None
                 safe_failures += 1
                 if safe_failures >= model.create_attempts:
-                    model = await self._fall_back(model, info)
-                    safe_failures = 0
-                    continue
+                    raise CreateExhausted(info) from None
                 delay = model.create_backoff_seconds * (2 ** (safe_failures - 1))
                 cause = err.cause
                 if isinstance(cause, ApplicationError) and cause.next_retry_delay:
@@ -568,6 +656,9 @@ class GenerationWorkflow:
         model = self._model
         if model is not None and rec.attempts:
             await self._record_costs(model)
+        if self._budget_checked:
+            release = BudgetRelease(job_id=rec.job_id)
+            await opts.call("release_budget", release, type(None), opts.RECORD)
         state = {
             Outcome.SUCCEEDED: JobState.SUCCEEDED,
             Outcome.REJECTED_MODERATION: JobState.REJECTED,

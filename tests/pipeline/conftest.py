@@ -121,6 +121,7 @@ def pipeline_overrides(
         name: {"base_url": emulator.api_base, "output_hosts": ["127.0.0.1"]}
         for name in ("byteplus", "volcengine")
     }
+    queue = f"jobs-{uuid.uuid4().hex[:8]}"
     fast = {
         "expected_latency_seconds": 0.4,
         "queue_deadline_seconds": 60,
@@ -132,10 +133,8 @@ def pipeline_overrides(
         "storage": {"uri": str(tmp / "outputs")},
         "ledger": {"url": f"sqlite:///{tmp / 'ledger.sqlite3'}"},
         "callbacks": {"base_url": webhook_url if callbacks else ""},
-        "temporal": {
-            "task_queue": f"jobs-{uuid.uuid4().hex[:8]}",
-            "submit_task_queue": f"submit-{uuid.uuid4().hex[:8]}",
-        },
+        "temporal": {"task_queue": queue, "submit_task_queue": f"submit-{queue}"},
+        "breaker": {"scope": queue},
         "polling": {
             "min_interval_seconds": 0.2,
             "max_interval_seconds": 1.0,

@@ -32,12 +32,15 @@ from webhook.app import create_app
 from worker import running_workers
 
 HISTORIES = Path(__file__).parent / "histories"
+VERSION = "v2"
+"""Bump when the workflow's history shape changes (v1: before the breaker and budgets); older
+versions stay committed so running jobs of every shape keep replaying."""
 MINI_ID_WORD = "mini"
 
 
 async def _record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     history = await handle.fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    (HISTORIES / f"{VERSION}-{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")
 
 

@@ -24,14 +24,15 @@ from workflows.generation import GenerationWorkflow
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_every_job_path_has_a_history() -> None:
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_every_job_path_has_a_history(version: str) -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"success", "moderation", "fallback", "cancel"} <= names
+    assert {f"{version}-{n}" for n in ("success", "moderation", "fallback", "cancel")} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+    history = WorkflowHistory.from_json(f"replay-{path.stem.split('-', 1)[1]}", path.read_text())
     replayer = Replayer(workflows=[GenerationWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
 
@@ -51,7 +52,7 @@ class ChangedGenerationWorkflow:
 async def test_a_changed_workflow_is_caught() -> None:
     """The check has teeth: the success history fails to replay against the changed code."""
     history = WorkflowHistory.from_json(
-        "replay-success", (Path(__file__).parent / "histories" / "success.json").read_text()
+        "replay-success", (Path(__file__).parent / "histories" / "v2-success.json").read_text()
     )
     replayer = Replayer(
         workflows=[ChangedGenerationWorkflow], data_converter=pydantic_data_converter

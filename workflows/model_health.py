@@ -1,0 +1,105 @@
+"""ModelHealthWorkflow: one durable circuit breaker per model (ID `model-health:<alias>`).
+
+Every worker's jobs report outcomes to it (signal-with-start, so it exists from first use) and
+ask it for admission before submitting (update-with-start, so half-open probes are handed out
+one by one), which makes the breaker's view shared by all workers and kept across restarts.
+The rules live in `core.breaker`; this class adds time (the cool-down timer), persistence and
+continue-as-new.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from core.breaker import Admission, Breaker, BreakerConfig, BreakerState, HealthReport
+
+
+class AdmitRequest(BaseModel):
+    job_id: str
+    config: BreakerConfig
+    """The current thresholds from the asking worker's settings: a config change applies
+    without a deploy or a reset."""
+
+
+class ForceRequest(BaseModel):
+    state: str
+    reason: str = "operator"
+
+
+def workflow_id(alias: str, scope: str = "") -> str:
+    return f"model-health:{alias}" + (f"@{scope}" if scope else "")
+
+
+@workflow.defn
+class ModelHealthWorkflow:
+    @workflow.init
+    def __init__(self, breaker: Breaker) -> None:
+        # Set from the input before any handler runs: with signal-with-start and
+        # update-with-start, the first report or admission arrives before `run` starts.
+        self._breaker: Breaker | None = breaker
+        self._changed = False
+
+    @workflow.run
+    async def run(self, breaker: Breaker) -> None:
+        while True:
+            b = self._require()
+            reopen = b.reopen_at()
+            timeout = None
+            if reopen is not None:
+                timeout = timedelta(seconds=max(0.0, (reopen - workflow.now()).total_seconds()))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
+                    timeout=timeout,
+                )
+            except TimeoutError:
+                b.cool_down(workflow.now())
+            self._changed = False
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._require())
+
+    def _require(self) -> Breaker:
+        assert self._breaker is not None
+        return self._breaker
+
+    @workflow.signal
+    def report(self, report: HealthReport) -> None:
+        assert self._breaker is not None
+        before = self._breaker.state
+        self._breaker.record(report)
+        if self._breaker.state != before:
+            workflow.logger.info(
+                "breaker %s: %s -> %s", self._breaker.model, before, self._breaker.state
+            )
+        self._changed = True
+
+    @workflow.update
+    def admit(self, request: AdmitRequest) -> Admission:
+        b = self._require()
+        b.config = request.config
+        admission = b.admit(workflow.now())
+        self._changed = True
+        return admission
+
+    @workflow.update
+    def force(self, request: ForceRequest) -> Breaker:
+        b = self._require()
+        b.force(BreakerState(request.state), workflow.now())
+        self._changed = True
+        return b
+
+    @force.validator
+    def _validate_force(self, request: ForceRequest) -> None:
+        if request.state not in (BreakerState.OPEN.value, BreakerState.CLOSED.value):
+            raise ValueError(
+                f"state must be 'open' (trip) or 'closed' (reset), not {request.state!r}"
+            )
+
+    @workflow.query
+    def state(self) -> Breaker:
+        return self._require()
