@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -218,55 +219,53 @@ def generate(
     raise typer.Exit(_run(go()))
 
 
-@app.command()
-def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a job: state timeline, attempts, error, URIs, cost."""
+def _on_job(job_id: str, action: Callable[[Client], Awaitable[str | None]]) -> None:
+    """Run one operation on a job; an unknown job is said plainly (exit 4)."""
 
     async def go() -> int:
         client = await _client()
         try:
-            record = await job_status(client, job_id)
+            message = await action(client)
         except UnknownJob as exc:
             console.print(f"[red]{exc}[/]")
             return EXIT_UNKNOWN
-        _print_record(record, as_json)
+        if message:
+            console.print(message)
         return 0
 
     raise typer.Exit(_run(go()))
+
+
+@app.command()
+def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a job: state timeline, attempts, error, URIs, cost."""
+
+    async def show(client: Client) -> None:
+        _print_record(await job_status(client, job_id), as_json)
+
+    _on_job(job_id, show)
 
 
 @app.command()
 def cancel(job_id: str) -> None:
     """Cancel a job (a queued provider task is deleted at the provider)."""
 
-    async def go() -> int:
-        client = await _client()
-        try:
-            await cancel_job(client, job_id)
-        except UnknownJob as exc:
-            console.print(f"[red]{exc}[/]")
-            return EXIT_UNKNOWN
-        console.print(f"cancellation requested for {job_id}")
-        return 0
+    async def act(client: Client) -> str:
+        await cancel_job(client, job_id)
+        return f"cancellation requested for {job_id}"
 
-    raise typer.Exit(_run(go()))
+    _on_job(job_id, act)
 
 
 @app.command()
 def poke(job_id: str) -> None:
     """Ask a job to check the provider now (for a callback you know was lost)."""
 
-    async def go() -> int:
-        client = await _client()
-        try:
-            await poke_job(client, job_id)
-        except UnknownJob as exc:
-            console.print(f"[red]{exc}[/]")
-            return EXIT_UNKNOWN
-        console.print(f"poked {job_id}")
-        return 0
+    async def act(client: Client) -> str:
+        await poke_job(client, job_id)
+        return f"poked {job_id}"
 
-    raise typer.Exit(_run(go()))
+    _on_job(job_id, act)
 
 
 @app.command()

@@ -34,7 +34,7 @@ class HealthActivities:
         self._identity = identity or client.identity
 
     def _config(self) -> BreakerConfig:
-        return BreakerConfig.model_validate(self._settings.breaker.model_dump(exclude={"enabled"}))
+        return self._settings.breaker.thresholds()
 
     def _start(self, alias: str) -> WithStartWorkflowOperation[ModelHealthWorkflow, None]:
         return WithStartWorkflowOperation(

@@ -12,7 +12,7 @@ from workflows.model_health import ForceRequest, ModelHealthWorkflow, workflow_i
 
 
 def _config(settings: Settings) -> BreakerConfig:
-    return BreakerConfig.model_validate(settings.breaker.model_dump(exclude={"enabled", "scope"}))
+    return settings.breaker.thresholds()
 
 
 async def breaker_states(client: Client, settings: Settings) -> dict[str, Breaker | None]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.breaker import BreakerConfig
 from core.budget import RouteBudget
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seedance.toml"
@@ -168,19 +169,18 @@ class ReferenceSettings(_Frozen):
     timeout_seconds: float = Field(default=20.0, gt=0)
 
 
-class BreakerSettings(_Frozen):
-    """Per-model circuit breaker thresholds (see core.breaker)."""
+class BreakerSettings(BreakerConfig):
+    """Per-model circuit breaker: the thresholds (core.breaker) plus how it is deployed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = True
     scope: str = ""
     """Appended to breaker IDs (`model-health:mini@scope`) when several deployments share a
     namespace (staging and production, or test runs); empty in a normal deployment."""
-    window: int = Field(default=20, ge=1)
-    min_samples: int = Field(default=5, ge=1)
-    failure_rate: float = Field(default=0.5, gt=0, le=1)
-    consecutive_failures: int = Field(default=5, ge=1)
-    cooldown_seconds: float = Field(default=60.0, gt=0)
-    probe_successes: int = Field(default=2, ge=1)
+
+    def thresholds(self) -> BreakerConfig:
+        return BreakerConfig.model_validate(self.model_dump(exclude={"enabled", "scope"}))
 
 
 class RetrySettings(_Frozen):
