@@ -13,6 +13,7 @@ differs: same worker, same workflow.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from clients.media_probe import matches, probe_video
+from core.pricing import frame_size
 from core.search_attributes import dev_server_flags
 from stack.binaries import temporal_cli
 
@@ -243,6 +246,9 @@ def demo() -> int:
             cwd=ROOT,
             env=env,
         )
+        if code == 0:
+            print("checking every stored video with a real demuxer ...")
+            code = _check_outputs(batch, env)
         print(
             "demo "
             + (
@@ -254,6 +260,30 @@ def demo() -> int:
     finally:
         down()
     return code
+
+
+def _check_outputs(batch: Path, env: dict[str, str]) -> int:
+    """Every stored video is a playable H.264 MP4 of the requested frame size and length."""
+    out = subprocess.run(
+        [sys.executable, "starter.py", "batch", str(batch), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    jobs = json.loads(out.stdout[out.stdout.index("{") :])["jobs"]
+    bad = 0
+    for job in jobs:
+        info = probe_video(job["video_uri"])
+        width, height = frame_size("v15", job["resolution"], job["ratio"])
+        ok = matches(info, width, height, job["duration"])
+        bad += not ok
+        print(
+            f"  {'ok ' if ok else 'BAD'} {job['job_id']}: {info.codec} {info.width}x"
+            f"{info.height} {info.seconds:.2f} s (asked {width}x{height}, {job['duration']} s)"
+        )
+    return 1 if bad or not jobs else 0
 
 
 def main(argv: list[str]) -> int:
