@@ -30,6 +30,11 @@ down:
 demo: $(STAMP)
 	$(BIN)/python -m stack demo
 
+.PHONY: screenshots
+screenshots: $(STAMP)  # Web UI screenshots for the README (docs/screenshots/)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python -m stack.screenshots
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

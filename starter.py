@@ -13,6 +13,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,9 @@ from clients.batch_file import parse_media, read_batch
 from clients.costs_cli import app as costs_app
 from clients.health import breaker_states, force_breaker
 from clients.jobs import UnknownJob, cancel_job, job_status, poke_job, start_job
+from clients.ops import Refused, doctor, extend_job, list_jobs, list_query, regeneration
 from clients.temporal_client import TemporalUnavailable, connect
+from clients.temporal_setup import ensure_search_attributes
 from core.models import GenerationRequest, JobRecord, Reference
 from core.pricing import cost, estimate_tokens
 from core.settings import ConfigError, Settings, load_settings
@@ -366,6 +369,134 @@ async def _run_batch(
         if all(r.outcome and r.outcome.value == "succeeded" for r in records.values())
         else EXIT_FAILED
     )
+
+
+@app.command(name="list")
+def list_(
+    state: Annotated[str | None, typer.Option(help="JobState, e.g. running")] = None,
+    outcome: Annotated[str | None, typer.Option(help="e.g. rejected_moderation")] = None,
+    model: Annotated[str | None, typer.Option(help="model alias")] = None,
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    limit: Annotated[int, typer.Option()] = 200,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List jobs by state, outcome, model and start date (Temporal visibility)."""
+    try:
+        query = list_query(state, outcome, model, date.fromisoformat(since) if since else None)
+    except ValueError as exc:
+        console.print(f"[red]invalid filter:[/] {exc}")
+        raise typer.Exit(EXIT_INVALID) from None
+
+    async def go() -> int:
+        rows = await list_jobs(await _client(), query, limit)
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        table = Table(title=f"{len(rows)} job(s): {query}")
+        for col in ("job", "state", "outcome", "model", "task", "cost", "error", "started"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                r["job_id"],
+                r["state"] or "-",
+                r["outcome"] or "-",
+                r["model"] or "-",
+                r["provider_task_id"] or "-",
+                f"{r['cost']:.4f}" if r["cost"] is not None else "-",
+                r["error_code"] or "-",
+                (r["started"] or "-")[:19],
+            )
+        Console().print(table)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def extend(job_id: str, minutes: Annotated[int, typer.Option(help="how much later")]) -> None:
+    """Move a running job's deadline later (refused for finished jobs and past the maximum)."""
+
+    async def act(client: Client) -> str:
+        try:
+            record = await extend_job(client, job_id, minutes)
+        except Refused as exc:
+            console.print(f"[red]refused:[/] {exc}")
+            raise typer.Exit(EXIT_INVALID) from None
+        return f"{job_id}: deadline extended, {record.deadline_extension_minutes} min in all"
+
+    _on_job(job_id, act)
+
+
+@app.command()
+def regenerate(
+    source: Annotated[str, typer.Argument(help="JOB_ID or a manifest URI/path")],
+    model_id: Annotated[str | None, typer.Option(help="use another exact model ID")] = None,
+    same_seed: Annotated[bool, typer.Option(help="pin the seed the provider used")] = False,
+    wait: Annotated[bool, typer.Option("--wait")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a new job with exactly the stored request (prompt, references, parameters, model
+    ID with its date suffix)."""
+    settings = _settings()
+
+    async def go() -> int:
+        needs_temporal = not (source.endswith(".json") or source.startswith(("file:", "s3:")))
+        client = await _client()
+        try:
+            regen = await regeneration(
+                client if needs_temporal else None, settings, source, model_id, same_seed
+            )
+        except (UnknownJob, ValueError, OSError) as exc:
+            console.print(f"[red]{exc}[/]")
+            return EXIT_UNKNOWN
+        for warning in regen.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        started = await start_job(client, settings, regen.request)
+        console.print(
+            f"regenerated {source} as job [bold]{started.job_id}[/] ({regen.request.model_id})"
+        )
+        if not wait:
+            if as_json:
+                print(json.dumps({"job_id": started.job_id, "warnings": regen.warnings}))
+            return 0
+        record = await _wait_for(client, started.job_id, quiet=as_json)
+        _print_record(record, as_json)
+        return 0 if record.outcome and record.outcome.value == "succeeded" else EXIT_FAILED
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command(name="doctor")
+def doctor_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check every piece the pipeline needs; each verdict comes with its fix."""
+    settings = _settings()
+    checks = _run(doctor(settings))
+    if as_json:
+        print(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        for check in checks:
+            mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+            console.print(
+                f"{mark} {check.name}: {check.detail}"
+                + (f"\n      fix: {check.fix}" if not check.ok and check.fix else "")
+            )
+    raise typer.Exit(0 if all(c.ok for c in checks) else EXIT_FAILED)
+
+
+@app.command()
+def setup() -> None:
+    """Register the search attributes on an existing Temporal cluster (operator service)."""
+
+    async def go() -> int:
+        added = await ensure_search_attributes(await _client())
+        console.print(
+            f"registered: {', '.join(added)}"
+            if added
+            else "every search attribute was already registered"
+        )
+        return 0
+
+    raise typer.Exit(_run(go()))
 
 
 health_app = typer.Typer(

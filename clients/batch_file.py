@@ -47,7 +47,9 @@ def parse_media(spec: str, kind: str = "image") -> Reference:
 
 
 def request_from_fields(fields: dict[str, Any]) -> tuple[GenerationRequest, str | None, int]:
-    data = {k: v for k, v in fields.items() if v not in (None, "")}
+    # Empty CSV cells mean "not given", except the prompt: an empty prompt is an error to
+    # report with the row's other problems, not a missing field.
+    data = {k: v for k, v in fields.items() if v is not None and (v != "" or k == "prompt")}
     job_id = data.pop("job_id", None)
     candidates = int(data.pop("candidates", 1))
     refs: list[Reference] = []

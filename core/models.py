@@ -283,6 +283,7 @@ class JobRecord(BaseModel):
     callbacks_ignored: int = 0
     polls: int = 0
     """GETs made by the repair poll (timer or operator poke)."""
+    deadline_extension_minutes: int = 0
     confirm_gets: int = 0
     """GETs made to confirm a terminal callback before acting on it."""
     notes: list[str] = Field(default_factory=list)
@@ -384,6 +385,11 @@ class FindTasksInput(BaseModel):
     model_id: str
     created_after: int
     created_before: int
+
+
+class ExtendRequest(BaseModel):
+    minutes: int = Field(gt=0, le=24 * 60)
+    reason: str = "operator"
 
 
 class ChooseModelInput(BaseModel):

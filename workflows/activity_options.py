@@ -7,12 +7,14 @@ Temporal.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError
 
 T = TypeVar("T")
 
@@ -27,16 +29,26 @@ class Options:
 async def call(
     name: str, arg: Any, result_type: type[T], options: Options, task_queue: str | None = None
 ) -> T:
-    """Run activity `name` (activities are called by name: no I/O imports in workflows)."""
-    result = await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        task_queue=task_queue,
-        start_to_close_timeout=options.start_to_close,
-        heartbeat_timeout=options.heartbeat,
-        retry_policy=options.retry,
-    )
+    """Run activity `name` (activities are called by name: no I/O imports in workflows).
+
+    A workflow cancellation that arrives while the activity runs surfaces as an ActivityError
+    caused by CancelledError; it is turned back into asyncio.CancelledError here, so no
+    caller's `except ActivityError` can swallow the cancel and carry on.
+    """
+    try:
+        result = await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=task_queue,
+            start_to_close_timeout=options.start_to_close,
+            heartbeat_timeout=options.heartbeat,
+            retry_policy=options.retry,
+        )
+    except ActivityError as err:
+        if isinstance(err.cause, CancelledError):
+            raise asyncio.CancelledError() from err
+        raise
     return cast(T, result)
 
 

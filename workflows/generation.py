@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CreateTaskInput,
         CreateTaskResult,
         ErrorInfo,
+        ExtendRequest,
         FindTasksInput,
         GenerationInput,
         JobRecord,
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
 RECONCILE_ROUNDS = 3
 BREAKER_PATCH = "model-health-breaker"
+MAX_EXTENSION_MINUTES = 24 * 60
 BUDGET_PATCH = "ledger-budget"
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
@@ -120,8 +122,16 @@ def _error_from(err: BaseException) -> tuple[str, ErrorInfo, Outcome]:
 
 @workflow.defn
 class GenerationWorkflow:
-    def __init__(self) -> None:
-        self._record: JobRecord | None = None
+    @workflow.init
+    def __init__(self, inp: GenerationInput) -> None:
+        # The record exists before `run` starts, so a query or an operator's update that
+        # arrives with the first workflow task sees the job, not "not started".
+        self._record: JobRecord | None = JobRecord(
+            job_id=inp.job_id,
+            request=inp.request,
+            candidate=inp.candidate,
+            requested_at=workflow.now(),
+        )
         self._model: ResolvedModel | None = None
         self._submit_no = 0
         self._current_submit: int | None = None
@@ -131,6 +141,7 @@ class GenerationWorkflow:
         self._submit_queue = "seedance-submit"
         self._use_breaker = False
         self._budget_checked = False
+        self._extension = timedelta(0)
 
     # ---- messages -----------------------------------------------------------------------
 
@@ -162,6 +173,29 @@ class GenerationWorkflow:
         if self._apply(task) and task.terminal:
             self._terminal_hint = True
 
+    @workflow.update
+    def extend(self, request: ExtendRequest) -> JobRecord:
+        """Operator: move this job's deadline later (a slow provider day, a flex job)."""
+        rec = self._require_record()
+        self._extension += timedelta(minutes=request.minutes)
+        rec.deadline_extension_minutes += request.minutes
+        rec.notes.append(f"deadline extended by {request.minutes} min ({request.reason})")
+        return rec
+
+    @extend.validator
+    def _validate_extend(self, request: ExtendRequest) -> None:
+        rec = self._record
+        if rec is None:
+            raise ValueError("the job has not started yet")
+        if rec.state in TERMINAL_JOB_STATES:
+            raise ValueError(f"job {rec.job_id} already finished ({rec.state.value})")
+        total = rec.deadline_extension_minutes + request.minutes
+        if total > MAX_EXTENSION_MINUTES:
+            raise ValueError(
+                f"extensions would total {total} min; the maximum is "
+                f"{MAX_EXTENSION_MINUTES} min (the provider expires tasks anyway)"
+            )
+
     @workflow.signal
     def poke(self) -> None:
         """Operator: check the provider now (a callback was lost)."""
@@ -171,14 +205,10 @@ class GenerationWorkflow:
 
     @workflow.run
     async def run(self, inp: GenerationInput) -> JobRecord:
-        now = workflow.now()
         memo = workflow.memo()
         if SUBMIT_QUEUE_MEMO in memo:
             self._submit_queue = str(workflow.memo_value(SUBMIT_QUEUE_MEMO, type_hint=str))
-        rec = JobRecord(
-            job_id=inp.job_id, request=inp.request, candidate=inp.candidate, requested_at=now
-        )
-        self._record = rec
+        rec = self._require_record()
         self._set_state(JobState.RECEIVED)
         try:
             await self._run_job(inp)
@@ -518,6 +548,7 @@ class GenerationWorkflow:
         while True:
             now = workflow.now()
             deadline = queue_deadline if rec.provider_status == "queued" else run_deadline
+            deadline += self._extension
             timeout = max(0.0, min(interval, (deadline - now).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -535,7 +566,8 @@ class GenerationWorkflow:
                 return task
             self._terminal_hint = False
             now = workflow.now()
-            if now >= (queue_deadline if rec.provider_status == "queued" else run_deadline):
+            deadline = queue_deadline if rec.provider_status == "queued" else run_deadline
+            if now >= deadline + self._extension:
                 return await self._past_deadline(model, task)
             interval = min(
                 max(interval * model.poll_backoff, model.poll_min_seconds), model.poll_max_seconds
