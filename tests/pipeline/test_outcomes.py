@@ -199,3 +199,35 @@ async def test_invalid_request_started_directly_costs_nothing(pipeline: Pipeline
     assert record.error and "duration" in record.error.message
     assert "resolution" in record.error.message
     assert await pipeline.create_calls() == before
+
+
+async def test_task_deleted_at_the_provider_ends_failed_infra(
+    pipeline_factory: PipelineFactory,
+) -> None:
+    """A task deleted behind the job's back (GET answers 404) ends the job failed_infra with the
+    provider's answer, instead of polling forever."""
+    import asyncio
+
+    from clients.jobs import poke_job
+
+    slow_poll = {"polling": {"first_poll_factor": 2000.0, "max_interval_seconds": 600.0}}
+    async with pipeline_factory(callbacks=False, **slow_poll) as pipeline:
+        job = await pipeline.start(
+            GenerationRequest(prompt=f"deleted {uuid.uuid4().hex}", duration=4, resolution="480p")
+        )
+        task_id = None
+        for _ in range(100):
+            record = await pipeline.status(job)
+            tasks = await pipeline.tasks_for(record)
+            if tasks and tasks[0]["status"] == "succeeded":
+                task_id = tasks[0]["id"]
+                break
+            await asyncio.sleep(0.05)
+        assert task_id is not None
+        async with pipeline.emulator.async_client() as http:
+            assert (await http.delete(f"/contents/generations/tasks/{task_id}")).status_code == 200
+        await poke_job(pipeline.client, job)
+        record = await pipeline.result(job)
+    assert record.outcome == Outcome.FAILED_INFRA
+    assert record.error and record.error.code == "NotFound"
+    assert record.error.http_status == 404
