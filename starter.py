@@ -124,11 +124,15 @@ def _print_record(record: JobRecord, as_json: bool) -> None:
             )
 
 
-async def _wait_for(client: Client, job_id: str, quiet: bool = False) -> JobRecord:
+async def _wait_for(
+    client: Client, job_id: str, quiet: bool = False, on_state: Callable[[str], None] | None = None
+) -> JobRecord:
     """Follow a job until its record is final (the state turns terminal after the manifest)."""
     last = None
     while True:
         record = await job_status(client, job_id)
+        if on_state is not None:
+            on_state(record.state.value)
         if not quiet and record.state.value != last:
             console.print(f"[cyan]{job_id}[/] {record.state.value}")
             last = record.state.value
@@ -271,6 +275,13 @@ def poke(job_id: str) -> None:
     _on_job(job_id, act)
 
 
+def _progress_text(states: dict[str, str], outcomes: Counter[str]) -> str:
+    """In-flight jobs by state, finished ones by outcome: `running=3 queued=1 | succeeded=5`."""
+    live = " ".join(f"{k}={v}" for k, v in sorted(Counter(states.values()).items()))
+    done = " ".join(f"{k}={v}" for k, v in sorted(outcomes.items()))
+    return " | ".join(part for part in (live, done) if part) or "starting"
+
+
 @app.command()
 def batch(
     file: Path,
@@ -301,6 +312,7 @@ async def _run_batch(
     records: dict[str, JobRecord] = {}
     started_ids: list[str] = []
     outcomes: Counter[str] = Counter()
+    states: dict[str, str] = {}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -318,14 +330,16 @@ async def _run_batch(
                 )
                 started_ids.append(started.job_id)
                 if wait:
-                    record = await _wait_for(client, started.job_id, quiet=True)
+
+                    def seen(state: str, job: str = started.job_id) -> None:
+                        states[job] = state
+                        progress.update(bar, description=_progress_text(states, outcomes))
+
+                    record = await _wait_for(client, started.job_id, quiet=True, on_state=seen)
+                    states.pop(started.job_id, None)
                     records[started.job_id] = record
                     outcomes[record.outcome.value if record.outcome else "unknown"] += 1
-                progress.update(
-                    bar,
-                    advance=1,
-                    description=" ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "jobs",
-                )
+                progress.update(bar, advance=1, description=_progress_text(states, outcomes))
 
         try:
             await asyncio.gather(*(one(row, c) for row, c in jobs))

@@ -30,8 +30,34 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
+_TRACING: list[Any] = []
+
+
+def tracing_interceptors() -> list[Any]:
+    """The SDK's OpenTelemetry interceptor when an OTLP endpoint is configured (standard
+    OTEL_EXPORTER_OTLP_ENDPOINT); on the client only, since workers inherit client
+    interceptors and registering it twice duplicates spans."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return []
+    if not _TRACING:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+
+        name = os.environ.get("OTEL_SERVICE_NAME", "seedance-pipeline")
+        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+        _TRACING.append(TracingInterceptor())
+    return list(_TRACING)
+
+
 async def connect(runtime: Runtime | None = None, **extra: Any) -> Client:
     config = connect_config()
+    config.setdefault("interceptors", tracing_interceptors())
     config.update(extra)
     try:
         return await Client.connect(

@@ -858,6 +858,13 @@ class GenerationWorkflow:
             self._set_state(JobState.QUEUED)
         elif task.status == "running":
             self._set_state(JobState.RUNNING)
+            if task.created_at and task.updated_at:
+                workflow.metric_meter().create_histogram_float(
+                    names.PROVIDER_QUEUE_SECONDS, "provider created -> running", "s"
+                ).record(
+                    max(0, task.updated_at - task.created_at),
+                    {"model": rec.model_alias or "unknown"},
+                )
         if task.status == "succeeded":
             rec.tokens = task.usage.completion_tokens if task.usage else 0
             rec.seed = task.seed
