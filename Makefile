@@ -65,3 +65,12 @@ pg-up: pg-deps
 
 pg-down:
 	$(PY) -m stack.postgres down
+
+.PHONY: bench bench-smoke
+# Benchmarks on a private embedded stack (free ports, temp data dir); not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# A few jobs per scenario (< 60 s); tests/bench runs the same command.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke

@@ -1,0 +1,1 @@
+"""One module per benchmark scenario; each fills a `ScenarioResult` (`bench.report`)."""
