@@ -9,7 +9,10 @@ written and how it ended. Provider-side facts (when each task succeeded, how man
 it) are read from the emulator by the harness, exactly as for the pipeline.
 
     python -m bench.naive --api-base http://127.0.0.1:8700/api/v3 --api-key KEY \
-        --model-id dreamina-seedance-2-0-mini-260615 --jobs 200 --rate 4 --out-dir /tmp/naive
+        --model-id MODEL_ID --jobs 200 --rate 4 --out-dir /tmp/naive
+
+MODEL_ID is the configured one (config/seedance.toml), e.g. `load_settings().model("mini")
+.ids["byteplus"]`; the harness passes it.
 """
 
 from __future__ import annotations
