@@ -8,16 +8,16 @@ from pathlib import Path
 
 import httpx
 
+from core.settings import load_settings
 from emulator.testing import running_emulator
-
-M20_MINI = "dreamina-seedance-2-0-mini-260615"
 
 
 def test_requests_are_counted_per_task(tmp_path: Path) -> None:
     with running_emulator(
         data_dir=tmp_path, queue_seconds=0.0, run_seconds=0.0, prewarm_media=False
     ) as emu:
-        body = {"model": M20_MINI, "content": [{"type": "text", "text": "a fox"}]}
+        model = load_settings().models["mini"].ids["byteplus"]  # the configured ID
+        body = {"model": model, "content": [{"type": "text", "text": "a fox"}]}
         with emu.client() as client:
             task_id = client.post("/contents/generations/tasks", json=body).json()["id"]
             other = client.post("/contents/generations/tasks", json=body).json()["id"]
