@@ -20,6 +20,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.directory import JobDirectoryActivities
 from activities.health import HealthActivities
@@ -38,6 +39,15 @@ from workflows.generation import GenerationWorkflow
 from workflows.model_health import ModelHealthWorkflow
 
 log = structlog.get_logger("worker")
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+)
+"""The sandbox re-imports a workflow's module for every new workflow instance; for
+`workflows.generation` that was a fifth of the worker's CPU at a few hundred jobs a minute
+(docs/benchmarks.md). Our workflow modules hold no mutable globals, so they are imported once.
+The price is that calls made from them are no longer trapped at run time; the replay tests
+(`tests/replay`) run the same workflows under the full default sandbox, which still traps them."""
 
 
 @contextlib.asynccontextmanager
@@ -67,6 +77,7 @@ async def running_workers(
                 client,
                 task_queue=tq.task_queue,
                 workflows=[GenerationWorkflow, ModelHealthWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=[
                     provider.resolve_model,
                     provider.get_task,
@@ -84,6 +95,12 @@ async def running_workers(
                 ],
                 max_concurrent_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),
+            ),
+            Worker(  # breakers: never queued behind job tasks
+                client,
+                task_queue=tq.health_queue,
+                workflows=[ModelHealthWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
             ),
             Worker(
                 client,

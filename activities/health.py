@@ -1,19 +1,22 @@
 """Talking to the per-model breakers from jobs: ask for a model, report an outcome.
 
-Activities (not workflow code) because signal-with-start and update-with-start are client
-calls: the breaker entity is created on first use, and the decision comes back into the job's
-history as an activity result.
+Activities (not workflow code) because update-with-start is a client call: the breaker entity
+is created on first use, and the decision comes back into the job's history as an activity
+result. Closed answers are remembered per worker for a moment and reports are batched
+(`activities.breaker_view`): the entity sees a few calls a second, not two per job.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from core.breaker import Breaker, BreakerConfig, HealthReport
+from activities.breaker_view import ClosedBreakerCache, ReportBatcher
+from core.breaker import Admission, Breaker, BreakerConfig, HealthReport
 from core.models import ChooseModelInput, ModelChoice, ReportHealthInput
 from core.settings import Settings
 from workflows.model_health import AdmitRequest, ModelHealthWorkflow, workflow_id
@@ -32,6 +35,11 @@ class HealthActivities:
         self._client = client
         self._settings = settings
         self._identity = identity or client.identity
+        cfg = settings.breaker
+        self._closed = ClosedBreakerCache(cfg.admission_cache_seconds)
+        self._reports = ReportBatcher(
+            self._send_reports, linger=cfg.report_linger_seconds, max_batch=cfg.report_batch_max
+        )
 
     def _config(self) -> BreakerConfig:
         return self._settings.breaker.thresholds()
@@ -41,7 +49,7 @@ class HealthActivities:
             ModelHealthWorkflow.run,
             Breaker(model=alias, config=self._config()),
             id=workflow_id(alias, self._settings.breaker.scope),
-            task_queue=self._settings.temporal.task_queue,
+            task_queue=self._settings.temporal.health_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
@@ -51,15 +59,15 @@ class HealthActivities:
         chain = fallback_chain(self._settings, data.alias)
         states: dict[str, str] = {}
         for alias in chain:
-            admission = await self._client.execute_update_with_start_workflow(
-                ModelHealthWorkflow.admit,
-                AdmitRequest(job_id=data.job_id, config=self._config()),
-                start_workflow_operation=self._start(alias),
-            )
+            admission = await self._closed.admit(alias, partial(self._ask, alias, data.job_id))
             states[alias] = admission.state.value
             if admission.allowed:
                 return ModelChoice(
-                    alias=alias, probe=admission.probe, states=states, decided_by=self._identity
+                    alias=alias,
+                    probe=admission.probe,
+                    states=states,
+                    decided_by=self._identity,
+                    cached=admission.cached,
                 )
         return ModelChoice(
             alias=data.alias,
@@ -67,6 +75,13 @@ class HealthActivities:
             states=states,
             reason="every breaker in the chain is open; trying the primary",
             decided_by=self._identity,
+        )
+
+    async def _ask(self, alias: str, job_id: str) -> Admission:
+        return await self._client.execute_update_with_start_workflow(
+            ModelHealthWorkflow.admit,
+            AdmitRequest(job_id=job_id, config=self._config()),
+            start_workflow_operation=self._start(alias),
         )
 
     @activity.defn
@@ -78,12 +93,13 @@ class HealthActivities:
             error_code=data.error_code,
             at=datetime.now(UTC),
         )
-        await self._client.start_workflow(
-            ModelHealthWorkflow.run,
-            Breaker(model=data.alias, config=self._config()),
-            id=workflow_id(data.alias, self._settings.breaker.scope),
-            task_queue=self._settings.temporal.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="report",
-            start_signal_args=[report],
+        await self._reports.report(data.alias, report)
+
+    async def _send_reports(self, alias: str, reports: list[HealthReport]) -> Breaker:
+        breaker = await self._client.execute_update_with_start_workflow(
+            ModelHealthWorkflow.report_many,
+            reports,
+            start_workflow_operation=self._start(alias),
         )
+        self._closed.remember(alias, breaker.state)
+        return breaker

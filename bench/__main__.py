@@ -1,4 +1,4 @@
-"""`python -m bench [--smoke] [--only a,b] [--results-dir DIR] [--doc PATH]`.
+"""`python -m bench [--smoke | --quick] [--only a,b] [--results-dir DIR] [--doc PATH]`.
 
 Starts a private embedded stack (fresh ports, temporary data directory), runs the scenarios in
 order, and writes the results: a full run of every scenario writes `bench/results/latest.json`
@@ -41,6 +41,9 @@ SCENARIOS: dict[str, tuple[str, Runner]] = {
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few jobs per scenario")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller than the full run, for iterating on a fix"
+    )
     parser.add_argument("--only", default="", help=f"comma list of {', '.join(SCENARIOS)}")
     parser.add_argument(
         "--results-dir",
@@ -92,7 +95,7 @@ def _interrupted(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    plan = PLANS["smoke" if args.smoke else "full"]
+    plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:

@@ -7,7 +7,7 @@ under a minute and can run inside `make test`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.stack import EmulatorSpec
 
@@ -76,4 +76,18 @@ SMOKE = Plan(
     job_timeout=60.0,
 )
 
-PLANS = {"full": FULL, "smoke": SMOKE}
+QUICK = replace(
+    FULL,
+    name="quick",
+    throughput_jobs=300,
+    throughput_diag_jobs=0,
+    throughput_file_jobs=0,
+    latency_jobs=60,
+    memory_steps=(0, 250, 500),
+    memory_target_jobs=500,
+    copy_bytes=200 * MB,
+    copy_reps=3,
+)
+"""For iterating on a fix: the same scenarios, smaller; never overwrites the published figures."""
+
+PLANS = {"full": FULL, "smoke": SMOKE, "quick": QUICK}

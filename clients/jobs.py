@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import search_attributes as sa
 from core.job_id import derive_job_id
-from core.models import GenerationInput, GenerationRequest, JobRecord
+from core.models import GenerationInput, GenerationRequest, JobRecord, JobState
 from core.settings import Settings
 from core.validation import ensure_valid
 from workflows.generation import SUBMIT_QUEUE_MEMO, GenerationWorkflow
@@ -59,6 +65,10 @@ async def start_job(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse,
             memo={SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
+            # Visible as received from the start, without an upsert of its own.
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
+            ),
         )
     except WorkflowAlreadyStartedError:
         # Finished already and the reuse policy refuses a rerun: the job exists, nothing to do.

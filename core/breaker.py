@@ -44,6 +44,8 @@ class Admission(BaseModel):
     allowed: bool
     probe: bool = False
     state: BreakerState
+    cached: bool = False
+    """Given by the worker from a recent "closed" answer, without asking the breaker."""
 
 
 class Breaker(BaseModel):

@@ -405,6 +405,8 @@ class ModelChoice(BaseModel):
     reason: str = ""
     decided_by: str = ""
     """The worker that asked the breakers (shows every worker routes by the same state)."""
+    cached: bool = False
+    """Admitted from the worker's recent view of a closed breaker, without asking it."""
 
 
 class ReportHealthInput(BaseModel):

@@ -130,6 +130,13 @@ class TemporalSettings(_Frozen):
     task_queue: str = "seedance-jobs"
     submit_task_queue: str = "seedance-submit"
     submit_rate_per_second: float = Field(default=0.0, ge=0)
+    health_task_queue: str = ""
+    """Where the model breakers (`ModelHealthWorkflow`) run; empty: `<task_queue>-health`.
+    Their own queue, so admissions and reports never wait behind hundreds of job tasks."""
+
+    @property
+    def health_queue(self) -> str:
+        return self.health_task_queue or f"{self.task_queue}-health"
 
 
 class PollingSettings(_Frozen):
@@ -179,8 +186,17 @@ class BreakerSettings(BreakerConfig):
     """Appended to breaker IDs (`model-health:mini@scope`) when several deployments share a
     namespace (staging and production, or test runs); empty in a normal deployment."""
 
+    admission_cache_seconds: float = Field(default=2.0, ge=0)
+    """How long a worker admits jobs on its own after the breaker answered "closed" (0: ask
+    every time). Another worker's trip, or an operator's, reaches it within this time."""
+    report_linger_seconds: float = Field(default=0.05, ge=0)
+    """How long a worker gathers outcome reports before sending them as one batch."""
+    report_batch_max: int = Field(default=100, ge=1)
+
     def thresholds(self) -> BreakerConfig:
-        return BreakerConfig.model_validate(self.model_dump(exclude={"enabled", "scope"}))
+        return BreakerConfig.model_validate(
+            self.model_dump(include=set(BreakerConfig.model_fields))
+        )
 
 
 class RetrySettings(_Frozen):

@@ -66,6 +66,9 @@ RECONCILE_ROUNDS = 3
 BREAKER_PATCH = "model-health-breaker"
 MAX_EXTENSION_MINUTES = 24 * 60
 BUDGET_PATCH = "ledger-budget"
+QUIET_STATES = frozenset({JobState.SUBMITTING})
+"""States published only with the next search-attribute change (they last milliseconds unless
+the create is retried, and then they are published before the wait)."""
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
 
@@ -142,6 +145,8 @@ class GenerationWorkflow:
         self._use_breaker = False
         self._budget_checked = False
         self._extension = timedelta(0)
+        self._v3 = False
+        self._sa_pending: dict[str, SearchAttributeUpdate[Any]] = {}
 
     # ---- messages -----------------------------------------------------------------------
 
@@ -209,7 +214,17 @@ class GenerationWorkflow:
         if SUBMIT_QUEUE_MEMO in memo:
             self._submit_queue = str(workflow.memo_value(SUBMIT_QUEUE_MEMO, type_hint=str))
         rec = self._require_record()
-        self._set_state(JobState.RECEIVED)
+        # Version by input: `start_job` sets JobState with the start since v3, so a job started
+        # that way runs the v3 shape with no patch marker (each costs a marker event plus a
+        # TemporalChangeVersion upsert). v3: one upsert per visible change instead of one per
+        # field, and the breaker without its patch. Older histories keep their shapes.
+        started_with = {p.key.name for p in workflow.info().typed_search_attributes}
+        self._v3 = sa.JOB_STATE.name in started_with
+        if self._v3:
+            rec.state = JobState.RECEIVED
+            rec.timeline.append(StateChange(state=JobState.RECEIVED, at=workflow.now()))
+        else:
+            self._set_state(JobState.RECEIVED)
         try:
             await self._run_job(inp)
         except JobEnded as ended:
@@ -224,7 +239,7 @@ class GenerationWorkflow:
         model = await self._resolve(inp, alias=None)
         if inp.request.references and model.check_references:
             await self._check_references(inp)
-        self._use_breaker = model.breaker and workflow.patched(BREAKER_PATCH)
+        self._use_breaker = model.breaker and (self._v3 or workflow.patched(BREAKER_PATCH))
         probe = False
         if self._use_breaker:
             model, probe = await self._route_by_breaker(inp, model)
@@ -333,12 +348,12 @@ class GenerationWorkflow:
         ]
         if alias is not None:
             updates.append(sa.FALLBACK.value_set(True))
-        workflow.upsert_search_attributes(updates)
+        self._publish(updates, flush=False)
         return model
 
     async def _check_budget(self, model: ResolvedModel) -> None:
         """Fail fast, before any paid call, when this job would pass a spending cap."""
-        if not model.budgeted or not workflow.patched(BUDGET_PATCH):
+        if not model.budgeted or not (self._v3 or workflow.patched(BUDGET_PATCH)):
             return
         self._budget_checked = True
         rec = self._require_record()
@@ -389,13 +404,14 @@ class GenerationWorkflow:
         task_id = await self._submit(model)
         rec.provider_task_id = task_id
         self._attempt().provider_task_id = task_id
-        workflow.upsert_search_attributes([sa.PROVIDER_TASK_ID.value_set(task_id)])
+        self._publish([sa.PROVIDER_TASK_ID.value_set(task_id)], flush=False)
         announced = self._announced.pop(self._current_submit or 0, None)
         if announced is not None and announced.id == task_id:
             self._apply(announced)
         if rec.provider_status is None:
             self._set_state(JobState.QUEUED, "submitted")
             rec.provider_status = "queued"
+        self._flush_search_attributes()  # other jobs' reconciliation looks the task ID up
         return await self._wait(model)
 
     async def _submit(self, model: ResolvedModel) -> str:
@@ -446,6 +462,7 @@ class GenerationWorkflow:
                 if isinstance(cause, ApplicationError) and cause.next_retry_delay:
                     delay = max(delay, cause.next_retry_delay.total_seconds())
                 rec.notes.append(f"create refused ({info.code}); retrying in {delay:.1f}s")
+                self._flush_search_attributes()
                 await workflow.sleep(min(delay, 300))
 
     async def _reconcile(
@@ -462,6 +479,7 @@ class GenerationWorkflow:
         """
         rec = self._require_record()
         rec.notes.append(f"create {submit_no} ambiguous; reconciling before any new create")
+        self._flush_search_attributes()
         grace = timedelta(seconds=model.reconcile_grace_seconds)
         unclaimed: list[ProviderTask] = []
         for round_no in range(1, RECONCILE_ROUNDS + 1):
@@ -702,7 +720,7 @@ class GenerationWorkflow:
             updates.append(key.value_set(rec.cost))
         if error is not None:
             updates.append(sa.ERROR_CODE.value_set(error.code[:200]))
-        workflow.upsert_search_attributes(updates)
+        self._publish(updates, flush=False)
         try:
             write = ManifestInput(
                 job_id=rec.job_id,
@@ -714,6 +732,7 @@ class GenerationWorkflow:
         except ActivityError as err:
             rec.notes.append(f"manifest not written: {_error_from(err)[1].message}")
         self._set_state(state)
+        self._flush_search_attributes()
         self._record_metrics()
 
     def _record_metrics(self) -> None:
@@ -839,7 +858,23 @@ class GenerationWorkflow:
             return
         rec.state = state
         rec.timeline.append(StateChange(state=state, at=workflow.now(), note=note))
-        workflow.upsert_search_attributes([sa.JOB_STATE.value_set(state.value)])
+        self._publish([sa.JOB_STATE.value_set(state.value)], flush=state not in QUIET_STATES)
+
+    def _publish(self, updates: list[SearchAttributeUpdate[Any]], *, flush: bool) -> None:
+        """Search-attribute changes: held until the next one that flushes (batched mode), or
+        upserted at once (histories from before v3, which recorded one upsert each)."""
+        if not self._v3:
+            workflow.upsert_search_attributes(updates)
+            return
+        for update in updates:
+            self._sa_pending[update.key.name] = update
+        if flush:
+            self._flush_search_attributes()
+
+    def _flush_search_attributes(self) -> None:
+        if self._sa_pending:
+            workflow.upsert_search_attributes(list(self._sa_pending.values()))
+            self._sa_pending.clear()
 
     def _apply(self, task: ProviderTask) -> bool:
         """Take a provider status if it moves forward; True when it did."""

@@ -1,8 +1,10 @@
 """ModelHealthWorkflow: one durable circuit breaker per model (ID `model-health:<alias>`).
 
-Every worker's jobs report outcomes to it (signal-with-start, so it exists from first use) and
-ask it for admission before submitting (update-with-start, so half-open probes are handed out
-one by one), which makes the breaker's view shared by all workers and kept across restarts.
+Every worker's jobs report outcomes to it (update-with-start, batched per worker, so it exists
+from first use) and ask it for admission before submitting (update-with-start, so half-open
+probes are handed out one by one; a worker remembers a closed answer for a moment, see
+`activities.breaker_view`), which makes the breaker's view shared by all workers and kept
+across restarts.
 The rules live in `core.breaker`; this class adds time (the cool-down timer), persistence and
 continue-as-new.
 """
@@ -77,6 +79,14 @@ class ModelHealthWorkflow:
                 "breaker %s: %s -> %s", self._breaker.model, before, self._breaker.state
             )
         self._changed = True
+
+    @workflow.update
+    def report_many(self, reports: list[HealthReport]) -> Breaker:
+        """A worker's batch of outcomes (group commit); answers with the breaker after them,
+        so the reporting worker's view is current at once."""
+        for report in reports:
+            self.report(report)
+        return self._require()
 
     @workflow.update
     def admit(self, request: AdmitRequest) -> Admission:

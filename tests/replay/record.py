@@ -32,8 +32,8 @@ from webhook.app import create_app
 from worker import running_workers
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v2"
-"""Bump when the workflow's history shape changes (v1: before the breaker and budgets); older
+VERSION = "v3"
+"""Bump when the workflow's history shape changes (v1: before the breaker and budgets; v2: one upsert per field); older
 versions stay committed so running jobs of every shape keep replaying."""
 MINI_ID_WORD = "mini"
 

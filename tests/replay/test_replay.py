@@ -24,7 +24,7 @@ from workflows.generation import GenerationWorkflow
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
 def test_every_job_path_has_a_history(version: str) -> None:
     names = {p.stem for p in HISTORIES}
     assert {f"{version}-{n}" for n in ("success", "moderation", "fallback", "cancel")} <= names
