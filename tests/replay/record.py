@@ -33,8 +33,9 @@ from worker import running_workers
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "v3"
-"""Bump when the workflow's history shape changes (v1: before the breaker and budgets; v2: one upsert per field); older
-versions stay committed so running jobs of every shape keep replaying."""
+"""Bump when the workflow's history shape changes (v1: before the breaker and budgets; v2: one
+upsert per field; v3: started with JobState, no patch markers); older versions stay committed so
+running jobs of every shape keep replaying."""
 MINI_ID_WORD = "mini"
 
 
