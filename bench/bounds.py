@@ -81,7 +81,8 @@ def throughput(details: dict[str, Any], rate: float, floor_rate: float, cores: i
     if other.get("runs"):
         per = other["history_events"] / jobs if jobs else float("nan")
         extra = (
-            f"; the same queue also ran {other['runs']} run(s) of {', '.join(other['types'])} "
+            f"; the job and breaker queues also ran {other['runs']} run(s) of "
+            f"{', '.join(other['types'])} "
             f"with {other['history_events']} events ({per:.1f} per job)"
         )
     out.append(

@@ -42,9 +42,8 @@ def worker_config(
 ) -> WorkerConfig:
     """Fresh task queues per scenario, so counting and draining never see another's jobs.
 
-    The per-model breaker workflow runs on the job queue of whoever started it first; the
-    breaker scope (when the settings have one) gives each scenario its own, on its own queue,
-    instead of one left behind on a queue whose worker has gone.
+    The per-model breaker workflow runs on `<job queue>-health`; the breaker scope gives each
+    scenario its own, instead of one left behind on a queue whose worker has gone.
     """
     env = dict(extra_env or {})
     if "breaker" in Settings.model_fields:

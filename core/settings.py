@@ -186,10 +186,10 @@ class BreakerSettings(BreakerConfig):
     """Appended to breaker IDs (`model-health:mini@scope`) when several deployments share a
     namespace (staging and production, or test runs); empty in a normal deployment."""
 
-    admission_cache_seconds: float = Field(default=2.0, ge=0)
+    admission_cache_seconds: float = Field(default=5.0, ge=0)
     """How long a worker admits jobs on its own after the breaker answered "closed" (0: ask
     every time). Another worker's trip, or an operator's, reaches it within this time."""
-    report_linger_seconds: float = Field(default=0.05, ge=0)
+    report_linger_seconds: float = Field(default=0.5, ge=0)
     """How long a worker gathers outcome reports before sending them as one batch."""
     report_batch_max: int = Field(default=100, ge=1)
 
