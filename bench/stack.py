@@ -27,7 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.procs import Proc, cpu_seconds, free_port, http_ok, port_open
 from core.search_attributes import dev_server_flags
-from stack.binaries import temporal_cli
+from stack.binaries import sqlite_file_flags, temporal_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_IGNORE = shutil.ignore_patterns(
@@ -210,7 +210,7 @@ class BenchStack:
             *dev_server_flags(),
         ]
         if self.temporal_db == "file":
-            argv += ["--db-filename", str(self.data / "temporal.sqlite")]
+            argv += sqlite_file_flags(self.data / "temporal.sqlite")
         self.temporal = self._proc("temporal", argv, self.env())
         self.temporal.wait_ready(lambda: port_open(self.ports.temporal))
         webhook = [sys.executable, "-m", "webhook", "--host", "127.0.0.1"]

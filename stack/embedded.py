@@ -29,7 +29,7 @@ import httpx
 from clients.media_probe import matches, probe_video
 from core.pricing import frame_size
 from core.search_attributes import dev_server_flags
-from stack.binaries import temporal_cli
+from stack.binaries import sqlite_file_flags, temporal_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SEEDANCE_DATA_DIR", ROOT / ".data"))
@@ -155,8 +155,7 @@ def up() -> int:
                 str(ports.temporal),
                 "--ui-port",
                 str(ports.ui),
-                "--db-filename",
-                str(DATA / "temporal.sqlite"),
+                *sqlite_file_flags(DATA / "temporal.sqlite"),
                 "--log-level",
                 "warn",
                 *dev_server_flags(),

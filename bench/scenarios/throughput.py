@@ -271,6 +271,6 @@ async def run(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
     if file_pass is not None:
         result.how.append(
             _how(file_pass, plan, 1)
-            + " A separate dev server started with `--db-filename` (as `make up`), same "
-            "harness; fewer jobs to keep the run short."
+            + " A separate dev server started with `--db-filename` and the WAL pragmas (as "
+            "`make up`), same harness; fewer jobs to keep the run short."
         )
