@@ -47,7 +47,7 @@ class Plan:
 FULL = Plan(
     name="full",
     throughput_jobs=500,
-    throughput_reps=1,
+    throughput_reps=2,
     throughput_diag_jobs=500,
     throughput_file_jobs=200,
     warmup_jobs=5,
