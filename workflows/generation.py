@@ -24,6 +24,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from core import metric_names as names
     from core import search_attributes as sa
     from core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
@@ -62,10 +64,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_options as opts
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
+MAX_MALFORMED_NOTES = 5
 RECONCILE_ROUNDS = 3
 BREAKER_PATCH = "model-health-breaker"
 MAX_EXTENSION_MINUTES = 24 * 60
 BUDGET_PATCH = "ledger-budget"
+CONFIRM_PATCH = "confirm-terminal-callbacks"
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
 
@@ -85,6 +89,15 @@ class JobEnded(Exception):
         super().__init__(error.message)
         self.outcome = outcome
         self.error = error
+
+
+def _one_callback(payload: tuple[Any, ...]) -> ProviderCallback | None:
+    if len(payload) != 1:
+        return None
+    try:
+        return ProviderCallback.model_validate(payload[0])
+    except ValidationError:
+        return None
 
 
 def _utc(seconds: int | None) -> datetime | None:
@@ -150,10 +163,23 @@ class GenerationWorkflow:
         return self._record
 
     @workflow.signal
-    def provider_callback(self, callback: ProviderCallback) -> None:
-        """A provider callback relayed by the webhook receiver (an unsigned hint)."""
+    def provider_callback(self, *payload: Any) -> None:
+        """A provider callback relayed by the webhook receiver (an unsigned hint).
+
+        Decoded here, not by the SDK: a typed one-argument handler turns a signal sent with
+        no or two arguments into a TypeError that fails every workflow task of the job
+        (retried forever). Anything that is not exactly one valid callback is counted as
+        ignored and noted.
+        """
         rec = self._record
         if rec is None:
+            return
+        callback = _one_callback(payload)
+        if callback is None:
+            rec.callbacks_received += 1
+            rec.callbacks_ignored += 1
+            if rec.callbacks_ignored <= MAX_MALFORMED_NOTES:
+                rec.notes.append(f"ignored a malformed callback signal ({len(payload)} args)")
             return
         rec.callbacks_received += 1
         task = callback.task
@@ -169,6 +195,13 @@ class GenerationWorkflow:
         if rec.provider_task_id is None or task.id != rec.provider_task_id:
             rec.callbacks_ignored += 1
             rec.notes.append(f"ignored callback for task {task.id} (submit {callback.submit_no})")
+            return
+        if self._unconfirmed(task):
+            # The body is unsigned (anyone holding the callback URL can post one): a terminal
+            # status only triggers the confirming GET, whose answer is the one applied.
+            if not provider_moves_forward(rec.provider_status, task.status):
+                return
+            self._terminal_hint = True
             return
         if self._apply(task) and task.terminal:
             self._terminal_hint = True
@@ -197,8 +230,9 @@ class GenerationWorkflow:
             )
 
     @workflow.signal
-    def poke(self) -> None:
-        """Operator: check the provider now (a callback was lost)."""
+    def poke(self, *_: Any) -> None:
+        """Operator: check the provider now (a callback was lost). Arguments are ignored, so
+        a poke sent with some cannot fail the workflow task."""
         self._poke = True
 
     # ---- main ---------------------------------------------------------------------------
@@ -392,7 +426,10 @@ class GenerationWorkflow:
         workflow.upsert_search_attributes([sa.PROVIDER_TASK_ID.value_set(task_id)])
         announced = self._announced.pop(self._current_submit or 0, None)
         if announced is not None and announced.id == task_id:
-            self._apply(announced)
+            if self._unconfirmed(announced):
+                self._terminal_hint = True  # confirmed by the first GET of the wait
+            else:
+                self._apply(announced)
         if rec.provider_status is None:
             self._set_state(JobState.QUEUED, "submitted")
             rec.provider_status = "queued"
@@ -817,6 +854,15 @@ class GenerationWorkflow:
         )
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def _unconfirmed(self, task: ProviderTask) -> bool:
+        """A terminal status seen only in a callback: not applied until a GET confirms it."""
+        return task.terminal and self._confirm_terminal_hints()
+
+    def _confirm_terminal_hints(self) -> bool:
+        """Terminal callbacks are hints confirmed by a GET before anything is taken from them
+        (earlier runs applied them at once: kept on replay)."""
+        return workflow.patched(CONFIRM_PATCH)
 
     def _require_record(self) -> JobRecord:
         assert self._record is not None
