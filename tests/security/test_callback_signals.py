@@ -1,0 +1,91 @@
+"""Attacks a running job through its `provider_callback` and `poke` signals directly, past the
+webhook receiver (anyone with access to the Temporal namespace can): no arguments, two
+arguments, wrong types, missing fields, a forged success for the job's own task. The job must
+not fail a single workflow task (Temporal would retry it forever) and must still finish by the
+provider's real answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from core.models import GenerationRequest, JobRecord, Outcome
+from tests.pipeline.conftest import PipelineFactory
+from tests.security.history import assert_no_workflow_task_failed
+
+GARBAGE: list[list[Any]] = [
+    [],
+    [{"submit_no": 1}, {"extra": True}],
+    [{"garbage": 1}],
+    ["a string"],
+    [12345],
+    [None],
+    [{"submit_no": "one", "task": 5, "received_at": "not a time"}],
+    [{"submit_no": -1, "task": {"id": "", "status": "succeeded"}, "received_at": "2026-01-01"}],
+    [{"submit_no": 1, "task": {"id": "x" * 500, "status": "paused"}, "received_at": "now"}],
+    [{"submit_no": 1, "task": {"status": "succeeded"}, "received_at": "2026-01-01T00:00:00Z"}],
+]
+
+
+async def test_garbage_signals_never_fail_a_workflow_task(
+    pipeline_factory: PipelineFactory, client: Client
+) -> None:
+    async with pipeline_factory() as pipeline:
+        job = await pipeline.start(
+            GenerationRequest(prompt=f"garbage signals {uuid.uuid4().hex[:8]}", duration=4)
+        )
+        handle = client.get_workflow_handle(job, result_type=JobRecord)
+        for args in GARBAGE:
+            await handle.signal("provider_callback", args=args)
+        await handle.signal("poke", args=["now", 2])
+        record = await handle.result()
+    assert record.outcome == Outcome.SUCCEEDED, record.error
+    assert record.callbacks_ignored >= len(GARBAGE)
+    assert any("malformed callback signal (0 args)" in n for n in record.notes), record.notes
+    types = await assert_no_workflow_task_failed(client, job)
+    assert types.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) >= len(GARBAGE) + 1
+
+
+async def test_forged_success_signal_is_checked_with_the_provider(
+    pipeline_factory: PipelineFactory, client: Client
+) -> None:
+    """A well-formed `succeeded` for the job's own task, sent while the task is stuck, is only
+    a hint: the confirming GET sees `running`, so the job neither stores nor finishes."""
+    word = uuid.uuid4().hex[:8]
+    async with pipeline_factory() as pipeline:
+        await pipeline.emulator.aset_faults([{"kind": "stuck", "match": {"prompt_contains": word}}])
+        job = await pipeline.start(GenerationRequest(prompt=f"forged {word}", duration=4))
+        handle = client.get_workflow_handle(job, result_type=JobRecord)
+        record = await pipeline.status(job)
+        for _ in range(100):
+            record = await pipeline.status(job)
+            if record.provider_task_id and record.provider_status == "running":
+                break
+            await asyncio.sleep(0.1)
+        forged = {
+            "submit_no": 1,
+            "task": {
+                "id": record.provider_task_id,
+                "status": "succeeded",
+                "content": {"video_url": "http://169.254.169.254/latest/meta-data/"},
+            },
+            "received_at": datetime.now(UTC).isoformat(),
+        }
+        gets_before = record.confirm_gets
+        await handle.signal("provider_callback", forged)
+        for _ in range(50):
+            record = await pipeline.status(job)
+            if record.confirm_gets > gets_before:
+                break
+            await asyncio.sleep(0.1)
+        await handle.cancel()
+    assert record.confirm_gets > gets_before, "the forged success was confirmed with a GET"
+    assert record.outcome is None and record.provider_status == "running"
+    assert record.provider_video_url is None and record.video_uri is None
+    await assert_no_workflow_task_failed(client, job)
