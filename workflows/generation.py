@@ -70,6 +70,7 @@ BREAKER_PATCH = "model-health-breaker"
 MAX_EXTENSION_MINUTES = 24 * 60
 BUDGET_PATCH = "ledger-budget"
 CONFIRM_PATCH = "confirm-terminal-callbacks"
+BOUNDED_AMBIGUOUS_PATCH = "bounded-ambiguous-creates"
 SAFE_CREATE_ERRORS = {"ProviderNotReached", "ProviderRateLimited", "ProviderUnavailable"}
 AMBIGUOUS_CREATE_ERRORS = {"ProviderAmbiguous", "ProviderBadResponse"}
 
@@ -439,6 +440,7 @@ class GenerationWorkflow:
         rec = self._require_record()
         self._set_state(JobState.SUBMITTING)
         safe_failures = 0
+        unanswered = 0
         while True:
             self._submit_no += 1
             submit_no = self._submit_no
@@ -472,6 +474,13 @@ class GenerationWorkflow:
                     found = await self._reconcile(model, submit_no, started)
                     if found is not None:
                         return found
+                    # Proven task-less, so another create is safe, but not forever: a
+                    # provider that keeps answering garbage is a failing model.
+                    unanswered += 1
+                    if unanswered >= model.create_attempts and workflow.patched(
+                        BOUNDED_AMBIGUOUS_PATCH
+                    ):
+                        raise CreateExhausted(info) from None
                     continue
                 if kind not in SAFE_CREATE_ERRORS:
                     raise JobEnded(outcome, info) from None
