@@ -169,3 +169,40 @@ async def test_persistently_broken_get_answers_end_failed_infra(
     assert len(record.error.message) < 1000
     assert len(tasks) == 1 and 2 <= tasks[0]["requests"]["get"] <= 10
     await assert_no_workflow_task_failed(ts_client, record.job_id)
+
+
+async def test_creates_answered_with_garbage_and_no_task_stop(
+    ts_client: Client, emulator: EmulatorHandle, tmp_path: Path, _keys: None
+) -> None:
+    """Every create answers 200 with a broken body and makes no task: each is ambiguous, the
+    provider's list shows nothing, so a new create is safe; but not forever. The job stops
+    after the configured create attempts per model and ends failed_infra."""
+    word = _word()
+    await emulator.areset()
+    await emulator.aset_faults(
+        [
+            {
+                "kind": "create_bad_body",
+                "shape": "missing_fields",
+                "creates_task": False,
+                "match": {"prompt_contains": word},
+            }
+        ]
+    )
+    async with _ts_pipeline(
+        ts_client, emulator, tmp_path, models={"mini": {"fallback": None}}
+    ) as settings:
+        record = await asyncio.wait_for(
+            _ts_run(
+                ts_client,
+                settings,
+                GenerationRequest(prompt=f"no task {word}", duration=4, resolution="480p"),
+            ),
+            timeout=60,
+        )
+    hits = (await emulator.astats())["faults"].get("create_bad_body", 0)
+    assert record.outcome == Outcome.FAILED_INFRA, record.error
+    assert record.error is not None and "without a task id" in record.error.message
+    assert hits == settings.retries.create_attempts
+    assert not [t for t in await emulator.atasks() if word in str(t["request"])]
+    await assert_no_workflow_task_failed(ts_client, record.job_id)
