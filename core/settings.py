@@ -88,6 +88,8 @@ class ModelSpec(_Frozen):
     pixel_table: Literal["v10", "v15"] = "v15"
     audio: bool = False
     flex: bool = False
+    camera_fixed: bool = False
+    """Accepts `camera_fixed` (1.0/1.5 only; 2.x models refuse the field with a 400)."""
     max_reference_images: int = Field(default=0, ge=0)
     max_reference_videos: int = Field(default=0, ge=0)
     max_reference_audios: int = Field(default=0, ge=0)
