@@ -18,7 +18,7 @@ import math
 import secrets
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from core.models import ProviderTask
 from core.settings import RouteSettings
+from observability.logging import scrub_bytes
 
 USER_AGENT = "seedance-pipeline/0.1"
 _ALNUM = string.ascii_letters + string.digits
@@ -93,10 +94,12 @@ class ProviderClient:
         observer: CallObserver | None = None,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
+        redact: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self._http = http
         self._observer = observer
         self._max_body_bytes = max_body_bytes
+        self._redact = redact
 
     def _headers(self, route: RouteSettings, route_name: str) -> dict[str, str]:
         key = route.api_key()
@@ -131,7 +134,9 @@ class ProviderClient:
             request = self._http.build_request(
                 method, url, json=json, params=params, headers=headers
             )
-            response = await self._read_bounded(await self._http.send(request, stream=True))
+            response = await self._read_bounded(
+                await self._http.send(request, stream=True), self._secrets(route)
+            )
             status = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             status = "not_reached"
@@ -155,8 +160,17 @@ class ProviderClient:
             )
         return response
 
-    async def _read_bounded(self, streamed: httpx.Response) -> httpx.Response:
-        """The answer read to at most `max_body_bytes`, as a complete Response.
+    def _secrets(self, route: RouteSettings) -> list[str]:
+        """The route's key plus every other configured secret (`redact`), read now."""
+        found = [route.api_key() or ""]
+        if self._redact is not None:
+            found += list(self._redact())
+        return found
+
+    async def _read_bounded(self, streamed: httpx.Response, secrets: list[str]) -> httpx.Response:
+        """The answer read to at most `max_body_bytes`, as a complete Response, with every
+        secret a provider might echo (\"invalid key sk-...\") scrubbed before it can reach an
+        error, the history, the record, the manifest or the ledger.
 
         A longer body (declared or sent) comes back empty and flagged; an error status is then
         still classified by its status alone.
@@ -184,7 +198,7 @@ class ProviderClient:
         return httpx.Response(
             streamed.status_code,
             headers=headers,
-            content=b"" if too_large else bytes(received),
+            content=b"" if too_large else scrub_bytes(bytes(received), secrets),
             request=streamed.request,
             extensions={_TOO_LARGE: too_large},
         )
