@@ -10,8 +10,9 @@ continue-as-new.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -28,6 +29,18 @@ class AdmitRequest(BaseModel):
 class ForceRequest(BaseModel):
     state: str
     reason: str = "operator"
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _one(payload: tuple[Any, ...], model: type[T]) -> T | None:
+    if len(payload) != 1:
+        return None
+    try:
+        return model.model_validate(payload[0])
+    except ValidationError:
+        return None
 
 
 def workflow_id(alias: str, scope: str = "") -> str:
@@ -68,7 +81,14 @@ class ModelHealthWorkflow:
         return self._breaker
 
     @workflow.signal
-    def report(self, report: HealthReport) -> None:
+    def report(self, *payload: Any) -> None:
+        """A job's outcome. Decoded here, not by the SDK: a typed handler sent no or two
+        arguments raises TypeError, which fails every workflow task of the one breaker all
+        jobs of the model ask (retried forever). Anything but one valid report is dropped."""
+        report = _one(payload, HealthReport)
+        if report is None:
+            workflow.logger.warning("breaker: dropped a malformed report (%d args)", len(payload))
+            return
         assert self._breaker is not None
         before = self._breaker.state
         self._breaker.record(report)
@@ -85,6 +105,13 @@ class ModelHealthWorkflow:
         admission = b.admit(workflow.now())
         self._changed = True
         return admission
+
+    @admit.validator
+    def _validate_admit(self, request: AdmitRequest) -> None:
+        """Sent with no or two arguments, the call raises TypeError here, before acceptance,
+        which rejects the update; in the handler it would fail the workflow task instead."""
+        if not isinstance(request, AdmitRequest):
+            raise ValueError("admit takes one AdmitRequest")
 
     @workflow.update
     def force(self, request: ForceRequest) -> Breaker:
