@@ -2,7 +2,8 @@
 webhook receiver (anyone with access to the Temporal namespace can): no arguments, two
 arguments, wrong types, missing fields, a forged success for the job's own task. The job must
 not fail a single workflow task (Temporal would retry it forever) and must still finish by the
-provider's real answer.
+provider's real answer. The same for the model's shared breaker (`report` signal, `admit`
+update): garbage is dropped or rejected and later jobs are still admitted.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 
 from core.models import GenerationRequest, JobRecord, Outcome
 from tests.pipeline.conftest import PipelineFactory
@@ -89,3 +91,21 @@ async def test_forged_success_signal_is_checked_with_the_provider(
     assert record.outcome is None and record.provider_status == "running"
     assert record.provider_video_url is None and record.video_uri is None
     await assert_no_workflow_task_failed(client, job)
+
+
+async def test_garbage_to_the_breaker_is_dropped_or_rejected(
+    pipeline_factory: PipelineFactory, client: Client
+) -> None:
+    async with pipeline_factory() as pipeline:
+        first = await pipeline.run(GenerationRequest(prompt=f"breaker {uuid.uuid4().hex}"))
+        breaker = client.get_workflow_handle(f"model-health:mini@{pipeline.settings.breaker.scope}")
+        for args in GARBAGE:
+            await breaker.signal("report", args=args)
+        for args in ([], [{"job_id": "j"}, 2], [{"job_id": 5}], ["x"]):
+            with pytest.raises(WorkflowUpdateFailedError):
+                await breaker.execute_update("admit", args=args)
+        second = await pipeline.run(GenerationRequest(prompt=f"breaker {uuid.uuid4().hex}"))
+    assert first.outcome == second.outcome == Outcome.SUCCEEDED, second.error
+    assert not any("breaker unavailable" in note for note in second.notes), second.notes
+    await assert_no_workflow_task_failed(client, breaker.id)
+    await breaker.terminate("test done")
