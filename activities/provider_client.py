@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pydantic_core
@@ -212,7 +213,7 @@ class ProviderClient:
         return task_id
 
     async def get(self, route: RouteSettings, route_name: str, task_id: str) -> ProviderTask:
-        response = await self._send("get", route, route_name, "GET", f"{TASKS_PATH}/{task_id}")
+        response = await self._send("get", route, route_name, "GET", _task_path(task_id))
         return _task(_json_object(response))
 
     async def list(
@@ -243,10 +244,17 @@ class ProviderClient:
         return int(data.get("total") or 0), [_task(i) for i in items if isinstance(i, dict)]
 
     async def delete(self, route: RouteSettings, route_name: str, task_id: str) -> None:
-        await self._send("delete", route, route_name, "DELETE", f"{TASKS_PATH}/{task_id}")
+        await self._send("delete", route, route_name, "DELETE", _task_path(task_id))
 
 
 _TOO_LARGE = "seedance_body_too_large"
+
+
+def _task_path(task_id: str) -> str:
+    """The task's URL path with the ID as one opaque segment. IDs come from outside (a
+    callback can announce one): unquoted, `../../x?y` would send our key to another path of
+    the provider (httpx resolves dot segments), and a cancel would DELETE something else."""
+    return f"{TASKS_PATH}/{quote(task_id, safe='')}"
 
 
 def _json(response: httpx.Response) -> Any:
