@@ -10,6 +10,7 @@ client never holds more than its body limit in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 
@@ -45,9 +46,11 @@ class Answer:
     status = 200
     body = b"{}"
     retry_after: str | None = None
+    paths: list[str] = []
 
 
 async def _answer(request: Request) -> Response:
+    Answer.paths.append(request.scope["raw_path"].decode())
     headers = {"Retry-After": Answer.retry_after} if Answer.retry_after is not None else {}
     return Response(
         Answer.body, status_code=Answer.status, media_type="application/json", headers=headers
@@ -72,6 +75,7 @@ def provider_url() -> Iterator[str]:
             Route("/api/v3/contents/generations/tasks", _answer, methods=["POST", "GET"]),
             Route("/api/v3/contents/generations/tasks/{task_id}", _answer),
             Route("/endless/contents/generations/tasks/{task_id}", _endless),
+            Route("/api/v3/{rest:path}", _answer, methods=["GET", "POST", "DELETE"]),
         ]
     )
     with serve(app) as url:
@@ -215,3 +219,24 @@ async def test_unknown_status_is_quoted_in_the_error(
     with pytest.raises(ProviderBadResponse) as info:
         await ProviderClient(http).get(_route(provider_url + "/api/v3"), "fake", "cgt-1")
     assert "status = 'paused'" in str(info.value)
+
+
+async def test_a_task_id_cannot_steer_the_request_path(
+    provider_url: str, http: httpx.AsyncClient
+) -> None:
+    """A task ID is one opaque path segment: dot segments, slashes, queries and fragments in an
+    ID (one announced by a forged callback, say) never reach another path with our key."""
+    Answer.status, Answer.body, Answer.retry_after = 200, b"{}", None
+    Answer.paths.clear()
+    client = ProviderClient(http)
+    route = _route(provider_url + "/api/v3")
+    for task_id in ("../../../admin?x=1#f", "a/b", "%2e%2e", "cgt-1?page_size=500"):
+        with contextlib.suppress(ProviderBadResponse, ProviderHTTPError):
+            await client.get(route, "fake", task_id)
+        with contextlib.suppress(ProviderBadResponse, ProviderHTTPError):
+            await client.delete(route, "fake", task_id)
+    assert len(Answer.paths) == 8, Answer.paths
+    for path in Answer.paths:
+        assert path.startswith("/api/v3/contents/generations/tasks/"), path
+        assert "/" not in path.removeprefix("/api/v3/contents/generations/tasks/"), path
+        assert "?" not in path and "#" not in path
