@@ -64,7 +64,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_options as opts
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
-MAX_MALFORMED_NOTES = 5
+MAX_IGNORED_NOTES = 5
+"""Ignored callbacks noted one by one; past this they are only counted, so a flood of posts
+to a job's callback URL cannot grow its record (query, result, manifest) without bound."""
 RECONCILE_ROUNDS = 3
 BREAKER_PATCH = "model-health-breaker"
 MAX_EXTENSION_MINUTES = 24 * 60
@@ -178,9 +180,7 @@ class GenerationWorkflow:
         callback = _one_callback(payload)
         if callback is None:
             rec.callbacks_received += 1
-            rec.callbacks_ignored += 1
-            if rec.callbacks_ignored <= MAX_MALFORMED_NOTES:
-                rec.notes.append(f"ignored a malformed callback signal ({len(payload)} args)")
+            self._ignore(f"ignored a malformed callback signal ({len(payload)} args)")
             return
         rec.callbacks_received += 1
         task = callback.task
@@ -194,8 +194,7 @@ class GenerationWorkflow:
                 self._announced[callback.submit_no] = task
             return
         if rec.provider_task_id is None or task.id != rec.provider_task_id:
-            rec.callbacks_ignored += 1
-            rec.notes.append(f"ignored callback for task {task.id} (submit {callback.submit_no})")
+            self._ignore(f"ignored callback for task {task.id} (submit {callback.submit_no})")
             return
         if self._unconfirmed(task):
             # The body is unsigned (anyone holding the callback URL can post one): a terminal
@@ -863,6 +862,14 @@ class GenerationWorkflow:
         )
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def _ignore(self, note: str) -> None:
+        rec = self._require_record()
+        rec.callbacks_ignored += 1
+        if rec.callbacks_ignored <= MAX_IGNORED_NOTES:
+            rec.notes.append(note)
+        elif rec.callbacks_ignored == MAX_IGNORED_NOTES + 1:
+            rec.notes.append("more ignored callbacks: counted in callbacks_ignored, not noted")
 
     def _unconfirmed(self, task: ProviderTask) -> bool:
         """A terminal status seen only in a callback: not applied until a GET confirms it."""
