@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
+from clients.jobs import job_status
 from core.callback_token import make_token
 from core.models import GenerationRequest, JobState
 from tests.pipeline.conftest import CALLBACK_SECRET, PipelineFactory
@@ -136,3 +137,24 @@ async def test_callback_bodies_are_accepted_or_refused_with_a_reason(
         assert answer["error"] and answer["error"] != SAFETY_NET, answer
     if len(body) > DEFAULT_MAX_BODY_BYTES:
         assert resp.status_code == 413 and "exceeds" in answer["error"]
+
+
+async def test_a_flood_of_callbacks_for_other_tasks_is_counted_not_noted(
+    stuck_job: StuckJob, client: Client
+) -> None:
+    """Anyone holding the URL can post as often as they like: the job counts what it ignores
+    but its record (query result, manifest) does not grow with every post."""
+    body = json.dumps({"id": "cgt-20260101000000-other", "status": "running"}).encode()
+    answers = await asyncio.gather(
+        *(stuck_job.http.post(stuck_job.path, content=body) for _ in range(60))
+    )
+    assert {a.status_code for a in answers} == {200}
+    record = await job_status(client, stuck_job.job_id)
+    for _ in range(50):
+        if record.callbacks_ignored >= 60:
+            break
+        await asyncio.sleep(0.1)
+        record = await job_status(client, stuck_job.job_id)
+    assert record.callbacks_ignored >= 60
+    ignored_notes = [n for n in record.notes if "callback" in n]
+    assert 1 <= len(ignored_notes) <= 6, ignored_notes
