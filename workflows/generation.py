@@ -94,6 +94,19 @@ class JobEnded(Exception):
         self.error = error
 
 
+def _parse_input(raw: Any) -> tuple[GenerationInput | None, str]:
+    """(input, "") or (None, what is wrong: fields and messages, never the values)."""
+    try:
+        return GenerationInput.model_validate(raw), ""
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)[:5]
+        ]
+        more = exc.error_count() - len(problems)
+        return None, "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
 def _one_callback(payload: tuple[Any, ...]) -> ProviderCallback | None:
     if len(payload) != 1:
         return None
@@ -139,15 +152,21 @@ def _error_from(err: BaseException) -> tuple[str, ErrorInfo, Outcome]:
 @workflow.defn
 class GenerationWorkflow:
     @workflow.init
-    def __init__(self, inp: GenerationInput) -> None:
+    def __init__(self, inp: Any) -> None:
+        # The input is validated here rather than decoded by the SDK as a GenerationInput: a
+        # job started past the starter (CLI, Web UI) with a malformed input would otherwise
+        # fail its first workflow task forever; now `run` fails the workflow with the reason.
+        self._input, self._bad_input = _parse_input(inp)
         # The record exists before `run` starts, so a query or an operator's update that
         # arrives with the first workflow task sees the job, not "not started".
-        self._record: JobRecord | None = JobRecord(
-            job_id=inp.job_id,
-            request=inp.request,
-            candidate=inp.candidate,
-            requested_at=workflow.now(),
-        )
+        self._record: JobRecord | None = None
+        if self._input is not None:
+            self._record = JobRecord(
+                job_id=self._input.job_id,
+                request=self._input.request,
+                candidate=self._input.candidate,
+                requested_at=workflow.now(),
+            )
         self._model: ResolvedModel | None = None
         self._submit_no = 0
         self._current_submit: int | None = None
@@ -238,14 +257,19 @@ class GenerationWorkflow:
     # ---- main ---------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, inp: GenerationInput) -> JobRecord:
+    async def run(self, inp: Any) -> JobRecord:
+        job = self._input  # `inp` validated by __init__
+        if job is None:
+            raise ApplicationError(
+                f"invalid job input: {self._bad_input}", type="RequestInvalid", non_retryable=True
+            )
         memo = workflow.memo()
         if SUBMIT_QUEUE_MEMO in memo:
             self._submit_queue = str(workflow.memo_value(SUBMIT_QUEUE_MEMO, type_hint=str))
         rec = self._require_record()
         self._set_state(JobState.RECEIVED)
         try:
-            await self._run_job(inp)
+            await self._run_job(job)
         except JobEnded as ended:
             await self._finish(ended.outcome, ended.error)
         except asyncio.CancelledError:
