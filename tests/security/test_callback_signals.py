@@ -3,7 +3,9 @@ webhook receiver (anyone with access to the Temporal namespace can): no argument
 arguments, wrong types, missing fields, a forged success for the job's own task. The job must
 not fail a single workflow task (Temporal would retry it forever) and must still finish by the
 provider's real answer. The same for the model's shared breaker (`report` signal, `admit`
-update): garbage is dropped or rejected and later jobs are still admitted.
+update): garbage is dropped or rejected and later jobs are still admitted. And a job started
+directly (CLI, Web UI) with a malformed input fails at once with the reason, instead of
+failing its first workflow task forever.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from core.models import GenerationRequest, JobRecord, Outcome
 from tests.pipeline.conftest import PipelineFactory
@@ -109,3 +112,31 @@ async def test_garbage_to_the_breaker_is_dropped_or_rejected(
     assert not any("breaker unavailable" in note for note in second.notes), second.notes
     await assert_no_workflow_task_failed(client, breaker.id)
     await breaker.terminate("test done")
+
+
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ({"garbage": 1}, "job_id"),
+        ({"job_id": "../../etc", "request": {"prompt": "x"}}, "job_id"),
+        ({"job_id": "ok-1", "request": {"prompt": 5, "duration": "long"}}, "request.prompt"),
+        ("just a string", "input"),
+    ],
+)
+async def test_a_malformed_input_fails_the_workflow_not_its_tasks(
+    pipeline_factory: PipelineFactory, client: Client, payload: Any, named: str
+) -> None:
+    async with pipeline_factory() as pipeline:
+        job_id = f"direct-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            "GenerationWorkflow",
+            payload,
+            id=job_id,
+            task_queue=pipeline.settings.temporal.task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RequestInvalid"
+    assert cause.message.startswith("invalid job input: ") and named in cause.message
+    await assert_no_workflow_task_failed(client, job_id)
