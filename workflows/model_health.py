@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core.breaker import Admission, Breaker, BreakerConfig, BreakerState, HealthReport
@@ -50,14 +51,20 @@ def workflow_id(alias: str, scope: str = "") -> str:
 @workflow.defn
 class ModelHealthWorkflow:
     @workflow.init
-    def __init__(self, breaker: Breaker) -> None:
+    def __init__(self, breaker: Any) -> None:
         # Set from the input before any handler runs: with signal-with-start and
         # update-with-start, the first report or admission arrives before `run` starts.
-        self._breaker: Breaker | None = breaker
+        # Validated here, not decoded by the SDK: a run started by hand with a malformed
+        # input would fail its first workflow task forever, and with it every job's admit.
+        self._breaker: Breaker | None = _one((breaker,), Breaker)
         self._changed = False
 
     @workflow.run
-    async def run(self, breaker: Breaker) -> None:
+    async def run(self, breaker: Any) -> None:
+        if self._breaker is None:
+            raise ApplicationError(
+                "invalid breaker input: not a Breaker", type="BreakerInvalid", non_retryable=True
+            )
         while True:
             b = self._require()
             reopen = b.reopen_at()
@@ -86,10 +93,9 @@ class ModelHealthWorkflow:
         arguments raises TypeError, which fails every workflow task of the one breaker all
         jobs of the model ask (retried forever). Anything but one valid report is dropped."""
         report = _one(payload, HealthReport)
-        if report is None:
+        if report is None or self._breaker is None:
             workflow.logger.warning("breaker: dropped a malformed report (%d args)", len(payload))
             return
-        assert self._breaker is not None
         before = self._breaker.state
         self._breaker.record(report)
         if self._breaker.state != before:
@@ -112,6 +118,8 @@ class ModelHealthWorkflow:
         which rejects the update; in the handler it would fail the workflow task instead."""
         if not isinstance(request, AdmitRequest):
             raise ValueError("admit takes one AdmitRequest")
+        if self._breaker is None:
+            raise ValueError("this breaker was started with an invalid input")
 
     @workflow.update
     def force(self, request: ForceRequest) -> Breaker:
@@ -122,6 +130,8 @@ class ModelHealthWorkflow:
 
     @force.validator
     def _validate_force(self, request: ForceRequest) -> None:
+        if self._breaker is None:
+            raise ValueError("this breaker was started with an invalid input")
         if request.state not in (BreakerState.OPEN.value, BreakerState.CLOSED.value):
             raise ValueError(
                 f"state must be 'open' (trip) or 'closed' (reset), not {request.state!r}"
