@@ -140,3 +140,28 @@ async def test_a_malformed_input_fails_the_workflow_not_its_tasks(
     assert isinstance(cause, ApplicationError) and cause.type == "RequestInvalid"
     assert cause.message.startswith("invalid job input: ") and named in cause.message
     await assert_no_workflow_task_failed(client, job_id)
+
+
+async def test_a_breaker_started_with_garbage_fails_and_is_replaced(
+    pipeline_factory: PipelineFactory, client: Client
+) -> None:
+    """Someone starts `model-health:mini` by hand with a bad input before any job: it fails
+    with the reason (no failed task), and the next job's admit starts a healthy one."""
+    async with pipeline_factory() as pipeline:
+        breaker_id = f"model-health:mini@{pipeline.settings.breaker.scope}"
+        bad = await client.start_workflow(
+            "ModelHealthWorkflow",
+            {"model": 5},
+            id=breaker_id,
+            task_queue=pipeline.settings.temporal.task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as info:
+            await bad.result()
+        record = await pipeline.run(GenerationRequest(prompt=f"after {uuid.uuid4().hex}"))
+    assert isinstance(info.value.cause, ApplicationError)
+    assert info.value.cause.type == "BreakerInvalid"
+    assert record.outcome == Outcome.SUCCEEDED, record.error
+    assert not any("breaker unavailable" in note for note in record.notes), record.notes
+    await assert_no_workflow_task_failed(client, breaker_id, bad.result_run_id)
+    await assert_no_workflow_task_failed(client, breaker_id)
+    await client.get_workflow_handle(breaker_id).terminate("test done")
