@@ -34,7 +34,7 @@ from clients.temporal_client import TemporalUnavailable, connect
 from core import metric_names as names
 from core.settings import ConfigError, Settings, load_settings
 from observability import metrics
-from observability.logging import configure_logging
+from observability.logging import configure_logging, secret_values
 from workflows.generation import GenerationWorkflow
 from workflows.model_health import ModelHealthWorkflow
 
@@ -64,7 +64,10 @@ async def running_workers(
             s3_region=settings.storage.s3_region,
         )
         ledger = open_ledger(settings.ledger.url)
-        provider = ProviderActivities(ProviderClient(http, metrics.provider_call), settings)
+        provider = ProviderActivities(
+            ProviderClient(http, metrics.provider_call, redact=lambda: secret_values(settings)),
+            settings,
+        )
         storage = StorageActivities(http, store, settings)
         references = ReferenceActivities(http, settings)
         directory = JobDirectoryActivities(client)

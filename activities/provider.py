@@ -27,7 +27,7 @@ from core.models import (
 )
 from core.request_body import build_create_body
 from core.settings import ConfigError, Settings
-from core.validation import validate_request
+from core.validation import pinned_alias, validate_request
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +42,8 @@ class ProviderActivities:
         """Alias -> route, model ID, limits, price. The result is recorded in history, so a
         config change mid-job never changes what a running job does on replay."""
         settings = self._settings
-        alias = data.alias or data.request.model or settings.default_model
+        pinned = pinned_alias(data.request, settings) if data.alias is None else None
+        alias = data.alias or pinned or data.request.model or settings.default_model
         route_name = data.request.route or settings.default_route
         try:
             spec = settings.model(alias)

@@ -6,28 +6,40 @@ Errors form a small tree so callers can tell what matters for money:
 - `ProviderAmbiguous`: the request may have been accepted (timeout after sending, connection
   reset mid-response, gateway 5xx); a create must be reconciled before any retry.
 - `ProviderHTTPError`: the provider answered with an error body; `code`/`message` verbatim.
-- `ProviderBadResponse`: a 2xx whose body is not what the API promises.
+- `ProviderBadResponse`: a 2xx whose body is not what the API promises (not JSON, wrong
+  shape, unknown status, or larger than `max_body_bytes`: answers are streamed and counted, so
+  a broken proxy or a hostile endpoint cannot make the worker buffer megabytes per call).
 Messages never include request headers, so the Bearer key cannot leak through an error.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import pydantic_core
 from pydantic import ValidationError
 
 from core.models import ProviderTask
 from core.settings import RouteSettings
+from observability.logging import scrub_bytes
 
 USER_AGENT = "seedance-pipeline/0.1"
 _ALNUM = string.ascii_letters + string.digits
 TASKS_PATH = "/contents/generations/tasks"
+MAX_BODY_BYTES = 2 * 1024 * 1024
+"""A task object is ~2 KB and a 100-item list page ~200 KB; anything past this is not an
+answer the API gives."""
+MAX_CODE_CHARS = 200
+MAX_RETRY_AFTER = 3600.0
+MAX_MESSAGE_CHARS = 2000
 
 
 class ProviderError(Exception):
@@ -77,9 +89,18 @@ CallObserver = Callable[[str, str, float], None]
 class ProviderClient:
     """Thin async wrapper over the four task endpoints, one route at a time."""
 
-    def __init__(self, http: httpx.AsyncClient, observer: CallObserver | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        observer: CallObserver | None = None,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        redact: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
         self._http = http
         self._observer = observer
+        self._max_body_bytes = max_body_bytes
+        self._redact = redact
 
     def _headers(self, route: RouteSettings, route_name: str) -> dict[str, str]:
         key = route.api_key()
@@ -111,8 +132,11 @@ class ProviderClient:
         started = time.monotonic()
         status = "error"
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, url, json=json, params=params, headers=headers
+            )
+            response = await self._read_bounded(
+                await self._http.send(request, stream=True), self._secrets(route)
             )
             status = str(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -130,7 +154,55 @@ class ProviderClient:
                 self._observer(op, status, time.monotonic() - started)
         if response.status_code >= 400:
             raise _http_error(response)
+        if response.extensions.get(_TOO_LARGE):
+            raise ProviderBadResponse(
+                f"{op}: HTTP {response.status_code} with a body larger than "
+                f"{self._max_body_bytes:,} bytes; not read"
+            )
         return response
+
+    def _secrets(self, route: RouteSettings) -> list[str]:
+        """The route's key plus every other configured secret (`redact`), read now."""
+        found = [route.api_key() or ""]
+        if self._redact is not None:
+            found += list(self._redact())
+        return found
+
+    async def _read_bounded(self, streamed: httpx.Response, secrets: list[str]) -> httpx.Response:
+        """The answer read to at most `max_body_bytes`, as a complete Response, with every
+        secret a provider might echo (\"invalid key sk-...\") scrubbed before it can reach an
+        error, the history, the record, the manifest or the ledger.
+
+        A longer body (declared or sent) comes back empty and flagged; an error status is then
+        still classified by its status alone.
+        """
+        limit = self._max_body_bytes
+        received = bytearray()
+        too_large = False
+        try:
+            declared = streamed.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                too_large = True
+            else:
+                async for chunk in streamed.aiter_bytes():
+                    received += chunk
+                    if len(received) > limit:
+                        too_large = True
+                        break
+        finally:
+            await streamed.aclose()
+        headers = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=b"" if too_large else scrub_bytes(bytes(received), secrets),
+            request=streamed.request,
+            extensions={_TOO_LARGE: too_large},
+        )
 
     async def create(self, route: RouteSettings, route_name: str, body: dict[str, Any]) -> str:
         response = await self._send("create", route, route_name, "POST", TASKS_PATH, json=body)
@@ -141,7 +213,7 @@ class ProviderClient:
         return task_id
 
     async def get(self, route: RouteSettings, route_name: str, task_id: str) -> ProviderTask:
-        response = await self._send("get", route, route_name, "GET", f"{TASKS_PATH}/{task_id}")
+        response = await self._send("get", route, route_name, "GET", _task_path(task_id))
         return _task(_json_object(response))
 
     async def list(
@@ -172,12 +244,28 @@ class ProviderClient:
         return int(data.get("total") or 0), [_task(i) for i in items if isinstance(i, dict)]
 
     async def delete(self, route: RouteSettings, route_name: str, task_id: str) -> None:
-        await self._send("delete", route, route_name, "DELETE", f"{TASKS_PATH}/{task_id}")
+        await self._send("delete", route, route_name, "DELETE", _task_path(task_id))
+
+
+_TOO_LARGE = "seedance_body_too_large"
+
+
+def _task_path(task_id: str) -> str:
+    """The task's URL path with the ID as one opaque segment. IDs come from outside (a
+    callback can announce one): unquoted, `../../x?y` would send our key to another path of
+    the provider (httpx resolves dot segments), and a cancel would DELETE something else."""
+    return f"{TASKS_PATH}/{quote(task_id, safe='')}"
+
+
+def _json(response: httpx.Response) -> Any:
+    """`pydantic_core.from_json`, not `json.loads`: deep nesting ("[[[[...") is a ValueError
+    there instead of a RecursionError that no caller expects."""
+    return pydantic_core.from_json(response.content, allow_inf_nan=False)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = _json(response)
     except ValueError:
         raise ProviderBadResponse(
             f"HTTP {response.status_code} with a body that is not JSON "
@@ -192,8 +280,24 @@ def _task(data: dict[str, Any]) -> ProviderTask:
     try:
         return ProviderTask.model_validate(data)
     except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise ProviderBadResponse(f"task object has unexpected fields: {fields}") from None
+        raise ProviderBadResponse(f"task object does not match the API: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError, shown: int = 4) -> str:
+    """Which fields are wrong and how, quoting short scalar values (an unknown status is
+    worth seeing verbatim); long or nested inputs are not echoed."""
+    parts = []
+    for err in exc.errors(include_url=False)[:shown]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        value = err.get("input")
+        if err["type"] == "missing":
+            parts.append(f"{where} missing")
+        elif isinstance(value, str | int | float | bool) and len(repr(value)) <= 40:
+            parts.append(f"{where} = {value!r}: {err['msg']}")
+        else:
+            parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - shown
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _http_error(response: httpx.Response) -> ProviderError:
@@ -201,11 +305,13 @@ def _http_error(response: httpx.Response) -> ProviderError:
     header = response.headers.get("Retry-After")
     if header:
         try:
-            retry_after = max(0.0, float(header))
+            seconds = float(header)
         except ValueError:
-            retry_after = None
+            seconds = math.nan  # an HTTP date or junk: no hint
+        # "inf" would overflow the timedelta the activity error carries.
+        retry_after = min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
-        body = response.json()
+        body = _json(response)
         error = body.get("error") if isinstance(body, dict) else None
     except ValueError:
         error = None
@@ -221,10 +327,18 @@ def _http_error(response: httpx.Response) -> ProviderError:
             response.text[:300],
             retry_after=retry_after,
         )
+    # Verbatim, but bounded: the message travels into history, the job record and the ledger.
+    param = error.get("param")
     return ProviderHTTPError(
         response.status_code,
-        str(error.get("code") or f"HTTP{response.status_code}"),
-        str(error.get("message") or ""),
-        param=error.get("param") if isinstance(error.get("param"), str) else None,
+        str(error.get("code") or f"HTTP{response.status_code}")[:MAX_CODE_CHARS],
+        _clip(str(error.get("message") or "")),
+        param=param[:MAX_CODE_CHARS] if isinstance(param, str) else None,
         retry_after=retry_after,
     )
+
+
+def _clip(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS] + f"... ({len(message):,} chars)"

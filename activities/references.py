@@ -2,7 +2,8 @@
 fetched from the worker (bounded by the provider's size limit), its type and size checked and
 its sha256 recorded, so a bad reference costs nothing and the manifest pins what was used.
 
-Private, loopback and link-local addresses are refused (the worker must not become a proxy
+Addresses that are not globally routable (private, loopback, link-local, shared/CGNAT,
+reserved, IPv4-mapped forms of those) are refused (the worker must not become a proxy
 into its own network) unless `references.allow_private_hosts` is set, as tests do. Redirects
 are followed by hand, up to three, with the host check repeated at every hop.
 """
@@ -76,14 +77,12 @@ async def _refuse_private(host: str, cfg: ReferenceSettings) -> None:
         raise ReferenceProblem(f"host {host!r} does not resolve", retryable=True) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        # Only globally routable unicast: `is_private` alone misses the shared address space
+        # 100.64.0.0/10, where Volcengine (100.96.0.96) and Alibaba Cloud (100.100.100.200)
+        # serve instance metadata, and the benchmarking range 198.18.0.0/15.
+        if not address.is_global or address.is_multicast:
             raise ReferenceProblem(
                 f"host {host!r} resolves to a private address ({address}); refused"
             )

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from core.breaker import BreakerConfig
 from core.budget import RouteBudget
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seedance.toml"
 CONFIG_ENV = "SEEDANCE_CONFIG"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""Provider model and endpoint IDs (`dreamina-seedance-2-0-260128`, `ep-2026...-abcde`)."""
 
 
 class ConfigError(ValueError):
@@ -69,7 +77,7 @@ class ModelSpec(_Frozen):
 
     description: str = ""
     fallback: str | None = None
-    ids: dict[str, str]
+    ids: dict[str, Annotated[str, Field(pattern=MODEL_ID_PATTERN)]]
     resolutions: tuple[str, ...]
     ratios: tuple[str, ...]
     default_resolution: str
@@ -80,6 +88,8 @@ class ModelSpec(_Frozen):
     pixel_table: Literal["v10", "v15"] = "v15"
     audio: bool = False
     flex: bool = False
+    camera_fixed: bool = False
+    """Accepts `camera_fixed` (1.0/1.5 only; 2.x models refuse the field with a 400)."""
     max_reference_images: int = Field(default=0, ge=0)
     max_reference_videos: int = Field(default=0, ge=0)
     max_reference_audios: int = Field(default=0, ge=0)
@@ -282,17 +292,23 @@ class Settings(BaseSettings):
 
 def _cross_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
+    routes = f"(routes: {', '.join(sorted(settings.routes)) or 'none'})"
+    models = f"(models: {', '.join(sorted(settings.models)) or 'none'})"
     if settings.default_route not in settings.routes:
-        problems.append(f"default_route {settings.default_route!r} is not a configured route")
+        problems.append(f"default_route {settings.default_route!r} is not in routes {routes}")
     if settings.default_model not in settings.models:
-        problems.append(f"default_model {settings.default_model!r} is not a configured model")
+        problems.append(f"default_model {settings.default_model!r} is not in models {models}")
     for alias, spec in settings.models.items():
         if spec.fallback is not None and spec.fallback not in settings.models:
-            problems.append(f"models.{alias}.fallback {spec.fallback!r} is not a configured model")
+            problems.append(
+                f"models.{alias}.fallback {spec.fallback!r} is not a configured model {models}"
+            )
         for route_name, model_id in spec.ids.items():
             route = settings.routes.get(route_name)
             if route is None:
-                problems.append(f"models.{alias}.ids.{route_name}: no route named {route_name!r}")
+                problems.append(
+                    f"models.{alias}.ids.{route_name}: no route named {route_name!r} {routes}"
+                )
                 continue
             for prefix in route.foreign_model_prefixes:
                 if model_id.startswith(prefix):
@@ -302,10 +318,12 @@ def _cross_problems(settings: Settings) -> list[str]:
                     )
         for route_name in spec.prices:
             if route_name not in settings.routes:
-                problems.append(f"models.{alias}.prices.{route_name}: no route {route_name!r}")
+                problems.append(
+                    f"models.{alias}.prices.{route_name}: no route {route_name!r} {routes}"
+                )
     for route_name in settings.budgets:
         if route_name not in settings.routes:
-            problems.append(f"budgets.{route_name}: no route {route_name!r}")
+            problems.append(f"budgets.{route_name}: no route {route_name!r} {routes}")
     seen: set[str] = set()
     alias = settings.default_model
     while alias in settings.models and alias not in seen:
@@ -327,13 +345,44 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         data = tomllib.loads(chosen.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {chosen}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {chosen} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {chosen} is not UTF-8 text (byte {exc.start}): not valid TOML"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {chosen} is not valid TOML: {exc}") from None
     merged = _deep_merge(data, overrides)
+    # Settings(**merged) would take `_env_file`, `_cli_parse_args`, ... as pydantic-settings'
+    # own options (read a file as dotenv, parse argv) instead of refusing them as unknown keys.
+    unknown = sorted(key for key in merged if key not in Settings.model_fields)
+    if unknown:
+        known = ", ".join(Settings.model_fields)
+        raise ConfigError(
+            f"invalid configuration in {chosen}: unknown top-level keys {unknown} (known: {known})"
+        )
     try:
         return Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration in {chosen}: {_describe(exc)}") from None
+    except SettingsError as exc:
+        # A SEEDANCE_* variable that is not valid JSON for a table or list field.
+        raise ConfigError(f"invalid environment override: {_env_suspects(exc)}") from None
+
+
+def _env_suspects(exc: SettingsError) -> str:
+    """pydantic-settings names only the top-level field; name the variables (and the keys
+    they set) that feed it, without their values (a value may be a secret)."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else ""
+    prefix = f"SEEDANCE_{field}".upper()
+    names = sorted(n for n in os.environ if field and n.upper().startswith(prefix))
+    if not names:
+        return str(exc)
+    keys = [n[len("SEEDANCE_") :].lower().replace("__", ".") for n in names]
+    pairs = ", ".join(f"{n} ({k})" for n, k in zip(names, keys, strict=True))
+    return f"not valid JSON for the field {field!r}: check {pairs}"
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

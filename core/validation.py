@@ -60,9 +60,18 @@ def effective_role(ref: Reference, image_count: int) -> ReferenceRole:
 def validate_request(
     request: GenerationRequest, settings: Settings, alias: str | None = None
 ) -> list[FieldProblem]:
-    """All problems with `request` for model `alias` (default: the request's, then config's)."""
+    """All problems with `request` for model `alias` (default: the alias a pinned, configured
+    `model_id` belongs to, else the request's, else config's)."""
     problems: list[FieldProblem] = []
-    alias = alias or request.model or settings.default_model
+    pinned = pinned_alias(request, settings)
+    if alias is None and pinned is not None and request.model not in (None, pinned):
+        problems.append(
+            FieldProblem(
+                "model_id",
+                f"{request.model_id!r} is a {pinned} model ID, but model is {request.model!r}",
+            )
+        )
+    alias = alias or pinned or request.model or settings.default_model
     spec = settings.models.get(alias)
     if spec is None:
         allowed = ", ".join(sorted(settings.models))
@@ -82,6 +91,16 @@ def validate_request(
     problems += _check_shape(request, spec, alias)
     problems += _check_references(request, spec, alias, settings)
     return problems
+
+
+def pinned_alias(request: GenerationRequest, settings: Settings) -> str | None:
+    """The alias whose limits apply to a pinned `model_id` the config knows (None otherwise):
+    validating a pinned ID against another alias's limits sends the provider a body its
+    model refuses (1080p to Mini)."""
+    if not request.model_id:
+        return None
+    owner = settings.alias_for_model_id(request.model_id)
+    return owner[0] if owner else None
 
 
 def ensure_valid(request: GenerationRequest, settings: Settings, alias: str | None = None) -> None:
@@ -140,6 +159,13 @@ def _check_shape(request: GenerationRequest, spec: ModelSpec, alias: str) -> lis
         )
     if request.generate_audio and not spec.audio:
         problems.append(FieldProblem("generate_audio", f"{alias} does not generate audio"))
+    if request.camera_fixed is not None and not spec.camera_fixed:
+        problems.append(
+            FieldProblem(
+                "camera_fixed",
+                f"{alias} does not accept camera_fixed (1.0/1.5 models only); leave it unset",
+            )
+        )
     expires = request.execution_expires_after
     if expires is not None and not EXPIRES_MIN <= expires <= EXPIRES_MAX:
         problems.append(

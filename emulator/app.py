@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from emulator import ids
+from emulator.bad_bodies import RawAnswer
 from emulator.config import EmulatorConfig
 from emulator.connection import RAW_RECEIVE_KEY, RAW_SEND_KEY, drop_connection
 from emulator.errors import ApiError
@@ -142,12 +143,20 @@ async def create_task(request: Request) -> Response:
         raise RuntimeError("create fault: could not reach the transport to drop the connection")
     if result.delay > 0:
         await asyncio.sleep(result.delay)
+    if result.raw is not None:
+        return _raw(result.raw)
     return JSONResponse(result.body)
+
+
+def _raw(answer: RawAnswer) -> Response:
+    return Response(answer.content, status_code=answer.status, media_type=answer.media_type)
 
 
 async def get_task(request: Request) -> Response:
     em = _emulator(request)
     task = em.get_task(request.headers.get("authorization"), request.path_params["task_id"])
+    if isinstance(task, RawAnswer):
+        return _raw(task)
     return JSONResponse(task)
 
 

@@ -125,6 +125,31 @@ class Get5xx(_Rule):
     code: str = "InternalServiceError"
 
 
+BodyShape = Literal[
+    "not_json", "not_object", "missing_fields", "wrong_types", "unknown_status", "huge"
+]
+
+
+class _BadBody(_Rule):
+    """A 2xx (by default) whose body breaks the API's promise: what a mangling proxy, a
+    provider bug or an API change looks like to the client."""
+
+    shape: BodyShape
+    status: int = Field(default=200, ge=200, le=299)
+    unknown_status: str = Field(default="exploded", min_length=1)
+    huge_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
+class GetBadBody(_BadBody):
+    kind: Literal["get_bad_body"]
+
+
+class CreateBadBody(_BadBody):
+    kind: Literal["create_bad_body"]
+    creates_task: bool = True
+    """The task is made (and billed) before the answer is mangled; false: no task."""
+
+
 class SlowDownload(_Rule):
     kind: Literal["slow_download"]
     bytes_per_second: int = Field(gt=0)
@@ -201,6 +226,8 @@ FaultRule = Annotated[
     | Overdue403
     | ModelNotOpen404
     | Get5xx
+    | GetBadBody
+    | CreateBadBody
     | SlowDownload
     | TruncatedDownload
     | UrlExpiresEarly
@@ -226,6 +253,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "overdue_403",
     "model_not_open_404",
     "get_5xx",
+    "get_bad_body",
+    "create_bad_body",
     "slow_download",
     "truncated_download",
     "url_expires_early",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emulator import ids
+from emulator.bad_bodies import RawAnswer, bad_body
 from emulator.callbacks import CallbackDispatcher
 from emulator.catalog import Catalog, default_catalog
 from emulator.clock import EmulatorClock
@@ -28,11 +29,13 @@ from emulator.faults import (
     Create5xx,
     Create429,
     CreateAmbiguous,
+    CreateBadBody,
     CreateDrop,
     Expire,
     FaultRule,
     FaultSet,
     Get5xx,
+    GetBadBody,
     InputModeration,
     InternalFailure,
     MatchContext,
@@ -61,12 +64,14 @@ _INFRA_KINDS = frozenset({"create_drop", "create_5xx", "create_429"})
 
 @dataclass
 class CreateResult:
-    """What the create route must do: answer ``body``, maybe after a delay, or drop."""
+    """What the create route must do: answer ``body`` (or ``raw`` bytes), maybe after a
+    delay, or drop."""
 
     body: dict[str, Any] | None
     task_id: str | None = None
     drop: Literal["close", "reset"] | None = None
     delay: float = 0.0
+    raw: RawAnswer | None = None
 
 
 @dataclass
@@ -87,6 +92,16 @@ class FileError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def _broken(answer: dict[str, Any], rule: CreateBadBody | GetBadBody) -> RawAnswer:
+    return bad_body(
+        answer,
+        rule.shape,
+        status=rule.status,
+        unknown_status=rule.unknown_status,
+        huge_bytes=rule.huge_bytes,
+    )
 
 
 def _server_error(status: int, code: str) -> ApiError:
@@ -329,6 +344,11 @@ class Emulator:
                 headers={"Retry-After": str(max(1, math.ceil(self.config.queue_seconds)))},
             )
 
+        broken = self.faults.fire({"create_bad_body"}, ctx)
+        if isinstance(broken, CreateBadBody) and not broken.creates_task:
+            fake = {"id": ids.task_id(now)}
+            return CreateResult(body=None, raw=_broken(fake, broken))
+
         task = self._new_task(req, key, body, ctx, now)
         task.user_agent = user_agent
         task.client_request_id = client_request_id
@@ -341,6 +361,9 @@ class Emulator:
         answer: dict[str, Any] = {"id": task.id}
         if req.safety_identifier is not None:
             answer["safety_identifier"] = req.safety_identifier
+        if isinstance(broken, CreateBadBody):
+            task.faults.append(f"create_bad_body:{broken.shape}")
+            return CreateResult(body=None, task_id=task.id, raw=_broken(answer, broken))
         ambiguous = self.faults.fire({"create_ambiguous"}, ctx)
         if isinstance(ambiguous, CreateAmbiguous):
             task.faults.append(f"create_ambiguous:{ambiguous.mode}")
@@ -416,8 +439,9 @@ class Emulator:
             because(f"the specified task {task_id} does not exist or has been deleted"),
         )
 
-    def get_task(self, authorization: str | None, task_id: str) -> dict[str, Any]:
-        """``GET /contents/generations/tasks/{id}``."""
+    def get_task(self, authorization: str | None, task_id: str) -> dict[str, Any] | RawAnswer:
+        """``GET /contents/generations/tasks/{id}``: the task object, or raw bytes when a
+        ``get_bad_body`` fault breaks it."""
         stored = self.store.tasks.get(task_id)
         if stored is not None:
             stored.requests["get"] += 1
@@ -434,6 +458,9 @@ class Emulator:
         )
         if task is None:
             raise self._not_found(task_id)
+        broken = self.faults.fire({"get_bad_body"}, ctx)
+        if isinstance(broken, GetBadBody):
+            return _broken(task.to_api(), broken)
         return task.to_api()
 
     def list_tasks(

@@ -25,6 +25,16 @@ def secret_values(settings: Settings) -> list[str]:
     return [v for v in (os.environ.get(n, "") for n in names) if len(v) >= 6]
 
 
+def scrub_bytes(raw: bytes, secrets: Iterable[str]) -> bytes:
+    """`raw` with every secret (UTF-8, longest first) replaced by REDACTED: for answers from
+    outside (provider bodies, callbacks) before they are parsed into anything stored."""
+    for secret in sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True):
+        needle = secret.encode()
+        if needle in raw:
+            raw = raw.replace(needle, REDACTED.encode())
+    return raw
+
+
 class RedactSecrets:
     """A structlog processor that scrubs known secret values from every string in an event."""
 

@@ -16,6 +16,7 @@ import uvicorn
 
 from clients.temporal_client import connect
 from core.settings import ConfigError, load_settings
+from observability.logging import secret_values
 from webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
 from webhook.log import configure_logging
 
@@ -72,7 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_body_bytes <= 0:
         sys.stderr.write("webhook: --max-body-bytes must be positive\n")
         return 2
-    app = create_app(client_factory=connect, secret=secret, max_body_bytes=args.max_body_bytes)
+    app = create_app(
+        client_factory=connect,
+        secret=secret,
+        max_body_bytes=args.max_body_bytes,
+        redact=lambda: secret_values(settings),
+    )
     log.info("webhook_starting", host=args.host, port=args.port)
     uvicorn.run(
         app,

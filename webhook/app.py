@@ -8,6 +8,7 @@ client once it has one (see `webhook.temporal_link`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from starlette.applications import Starlette
@@ -17,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
+from core.settings import ConfigError, load_settings
+from observability.logging import secret_values
 from webhook.handler import CallbackHandler
 from webhook.metrics import Metrics
 from webhook.temporal_link import ClientFactory, TemporalLink
@@ -33,12 +36,16 @@ def create_app(
     rpc_timeout_seconds: float = 2.0,
     answer_budget_seconds: float = 4.0,
     connect_timeout_seconds: float = 2.0,
+    redact: Callable[[], Iterable[str]] | None = None,
 ) -> Starlette:
     """Build the receiver.
 
     `client_factory` must return a client with the pydantic data converter
     (`clients.temporal_client.connect` does). `answer_budget_seconds` bounds connect + signal +
     describe together, so the provider (which waits 5 s) always hears back from us.
+    `redact` gives the secrets to scrub from callback bodies before they are signalled into
+    history (default: the configured API keys, read from the environment at each callback);
+    the callback secret itself is always scrubbed.
     """
     if not secret:
         raise ValueError("callback secret is empty")
@@ -54,6 +61,7 @@ def create_app(
         rpc_timeout=rpc_timeout,
         answer_budget=answer_budget_seconds,
         metrics=metrics,
+        redact=redact or _configured_secrets(),
     )
 
     async def healthz(request: Request) -> Response:
@@ -87,6 +95,15 @@ def create_app(
     app.state.temporal = link
     app.state.metrics = metrics
     return app
+
+
+def _configured_secrets() -> Callable[[], list[str]]:
+    """The secret variables the packaged (or SEEDANCE_CONFIG) settings name, read per call."""
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return list
+    return lambda: secret_values(settings)
 
 
 async def _json_http_error(request: Request, exc: Exception) -> Response:

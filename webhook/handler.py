@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -19,6 +20,7 @@ from starlette.responses import Response
 
 from core.callback_token import CallbackTarget, InvalidToken, read_token
 from core.models import ProviderCallback
+from observability.logging import scrub_bytes
 from webhook.body import BodyTooLarge, read_limited
 from webhook.delivery import Delivery, deliver
 from webhook.metrics import Metrics
@@ -60,6 +62,7 @@ class CallbackHandler:
         rpc_timeout: timedelta,
         answer_budget: float,
         metrics: Metrics,
+        redact: Callable[[], Iterable[str]] = list,
     ) -> None:
         self._link = link
         self._secret = secret
@@ -67,6 +70,7 @@ class CallbackHandler:
         self._rpc_timeout = rpc_timeout
         self._answer_budget = answer_budget
         self._metrics = metrics
+        self._redact = redact
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -103,6 +107,8 @@ class CallbackHandler:
         except ClientDisconnect:
             return malformed(400, "client disconnected before the body ended")
         fields["body_bytes"] = len(body)
+        # The body is unsigned and goes into history: a secret echoed in it never does.
+        body = scrub_bytes(body, [self._secret.decode("utf-8", "replace"), *self._redact()])
 
         try:
             task = parse_task(body)

@@ -24,6 +24,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from core import metric_names as names
     from core import search_attributes as sa
     from core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
@@ -62,10 +64,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_options as opts
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
+MAX_IGNORED_NOTES = 5
+"""Ignored callbacks noted one by one; past this they are only counted, so a flood of posts
+to a job's callback URL cannot grow its record (query, result, manifest) without bound."""
 RECONCILE_ROUNDS = 3
 BREAKER_PATCH = "model-health-breaker"
 MAX_EXTENSION_MINUTES = 24 * 60
 BUDGET_PATCH = "ledger-budget"
+CONFIRM_PATCH = "confirm-terminal-callbacks"
+BOUNDED_AMBIGUOUS_PATCH = "bounded-ambiguous-creates"
 QUIET_STATES = frozenset({JobState.SUBMITTING})
 """States published only with the next search-attribute change (they last milliseconds unless
 the create is retried, and then they are published before the wait)."""
@@ -88,6 +95,28 @@ class JobEnded(Exception):
         super().__init__(error.message)
         self.outcome = outcome
         self.error = error
+
+
+def _parse_input(raw: Any) -> tuple[GenerationInput | None, str]:
+    """(input, "") or (None, what is wrong: fields and messages, never the values)."""
+    try:
+        return GenerationInput.model_validate(raw), ""
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)[:5]
+        ]
+        more = exc.error_count() - len(problems)
+        return None, "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _one_callback(payload: tuple[Any, ...]) -> ProviderCallback | None:
+    if len(payload) != 1:
+        return None
+    try:
+        return ProviderCallback.model_validate(payload[0])
+    except ValidationError:
+        return None
 
 
 def _utc(seconds: int | None) -> datetime | None:
@@ -126,15 +155,21 @@ def _error_from(err: BaseException) -> tuple[str, ErrorInfo, Outcome]:
 @workflow.defn
 class GenerationWorkflow:
     @workflow.init
-    def __init__(self, inp: GenerationInput) -> None:
+    def __init__(self, inp: Any) -> None:
+        # The input is validated here rather than decoded by the SDK as a GenerationInput: a
+        # job started past the starter (CLI, Web UI) with a malformed input would otherwise
+        # fail its first workflow task forever; now `run` fails the workflow with the reason.
+        self._input, self._bad_input = _parse_input(inp)
         # The record exists before `run` starts, so a query or an operator's update that
         # arrives with the first workflow task sees the job, not "not started".
-        self._record: JobRecord | None = JobRecord(
-            job_id=inp.job_id,
-            request=inp.request,
-            candidate=inp.candidate,
-            requested_at=workflow.now(),
-        )
+        self._record: JobRecord | None = None
+        if self._input is not None:
+            self._record = JobRecord(
+                job_id=self._input.job_id,
+                request=self._input.request,
+                candidate=self._input.candidate,
+                requested_at=workflow.now(),
+            )
         self._model: ResolvedModel | None = None
         self._submit_no = 0
         self._current_submit: int | None = None
@@ -145,7 +180,13 @@ class GenerationWorkflow:
         self._use_breaker = False
         self._budget_checked = False
         self._extension = timedelta(0)
-        self._v3 = False
+        # Version by input: `start_job` sets JobState with the start since v3, so a job started
+        # that way runs the v3 shape with no patch marker (each costs a marker event plus a
+        # TemporalChangeVersion upsert). v3: one upsert per visible change instead of one per
+        # field; the breaker, budgets, confirmed terminal callbacks and bounded ambiguous
+        # creates without their patches. Older histories keep their shapes.
+        started_with = {p.key.name for p in workflow.info().typed_search_attributes}
+        self._v3 = sa.JOB_STATE.name in started_with
         self._sa_pending: dict[str, SearchAttributeUpdate[Any]] = {}
 
     # ---- messages -----------------------------------------------------------------------
@@ -155,10 +196,21 @@ class GenerationWorkflow:
         return self._record
 
     @workflow.signal
-    def provider_callback(self, callback: ProviderCallback) -> None:
-        """A provider callback relayed by the webhook receiver (an unsigned hint)."""
+    def provider_callback(self, *payload: Any) -> None:
+        """A provider callback relayed by the webhook receiver (an unsigned hint).
+
+        Decoded here, not by the SDK: a typed one-argument handler turns a signal sent with
+        no or two arguments into a TypeError that fails every workflow task of the job
+        (retried forever). Anything that is not exactly one valid callback is counted as
+        ignored and noted.
+        """
         rec = self._record
         if rec is None:
+            return
+        callback = _one_callback(payload)
+        if callback is None:
+            rec.callbacks_received += 1
+            self._ignore(f"ignored a malformed callback signal ({len(payload)} args)")
             return
         rec.callbacks_received += 1
         task = callback.task
@@ -172,8 +224,14 @@ class GenerationWorkflow:
                 self._announced[callback.submit_no] = task
             return
         if rec.provider_task_id is None or task.id != rec.provider_task_id:
-            rec.callbacks_ignored += 1
-            rec.notes.append(f"ignored callback for task {task.id} (submit {callback.submit_no})")
+            self._ignore(f"ignored callback for task {task.id} (submit {callback.submit_no})")
+            return
+        if self._unconfirmed(task):
+            # The body is unsigned (anyone holding the callback URL can post one): a terminal
+            # status only triggers the confirming GET, whose answer is the one applied.
+            if not provider_moves_forward(rec.provider_status, task.status):
+                return
+            self._terminal_hint = True
             return
         if self._apply(task) and task.terminal:
             self._terminal_hint = True
@@ -202,31 +260,31 @@ class GenerationWorkflow:
             )
 
     @workflow.signal
-    def poke(self) -> None:
-        """Operator: check the provider now (a callback was lost)."""
+    def poke(self, *_: Any) -> None:
+        """Operator: check the provider now (a callback was lost). Arguments are ignored, so
+        a poke sent with some cannot fail the workflow task."""
         self._poke = True
 
     # ---- main ---------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, inp: GenerationInput) -> JobRecord:
+    async def run(self, inp: Any) -> JobRecord:
+        job = self._input  # `inp` validated by __init__
+        if job is None:
+            raise ApplicationError(
+                f"invalid job input: {self._bad_input}", type="RequestInvalid", non_retryable=True
+            )
         memo = workflow.memo()
         if SUBMIT_QUEUE_MEMO in memo:
             self._submit_queue = str(workflow.memo_value(SUBMIT_QUEUE_MEMO, type_hint=str))
         rec = self._require_record()
-        # Version by input: `start_job` sets JobState with the start since v3, so a job started
-        # that way runs the v3 shape with no patch marker (each costs a marker event plus a
-        # TemporalChangeVersion upsert). v3: one upsert per visible change instead of one per
-        # field, and the breaker without its patch. Older histories keep their shapes.
-        started_with = {p.key.name for p in workflow.info().typed_search_attributes}
-        self._v3 = sa.JOB_STATE.name in started_with
         if self._v3:
             rec.state = JobState.RECEIVED
             rec.timeline.append(StateChange(state=JobState.RECEIVED, at=workflow.now()))
         else:
             self._set_state(JobState.RECEIVED)
         try:
-            await self._run_job(inp)
+            await self._run_job(job)
         except JobEnded as ended:
             await self._finish(ended.outcome, ended.error)
         except asyncio.CancelledError:
@@ -407,7 +465,10 @@ class GenerationWorkflow:
         self._publish([sa.PROVIDER_TASK_ID.value_set(task_id)], flush=False)
         announced = self._announced.pop(self._current_submit or 0, None)
         if announced is not None and announced.id == task_id:
-            self._apply(announced)
+            if self._unconfirmed(announced):
+                self._terminal_hint = True  # confirmed by the first GET of the wait
+            else:
+                self._apply(announced)
         if rec.provider_status is None:
             self._set_state(JobState.QUEUED, "submitted")
             rec.provider_status = "queued"
@@ -418,6 +479,7 @@ class GenerationWorkflow:
         rec = self._require_record()
         self._set_state(JobState.SUBMITTING)
         safe_failures = 0
+        unanswered = 0
         while True:
             self._submit_no += 1
             submit_no = self._submit_no
@@ -451,6 +513,13 @@ class GenerationWorkflow:
                     found = await self._reconcile(model, submit_no, started)
                     if found is not None:
                         return found
+                    # Proven task-less, so another create is safe, but not forever: a
+                    # provider that keeps answering garbage is a failing model.
+                    unanswered += 1
+                    if unanswered >= model.create_attempts and (
+                        self._v3 or workflow.patched(BOUNDED_AMBIGUOUS_PATCH)
+                    ):
+                        raise CreateExhausted(info) from None
                     continue
                 if kind not in SAFE_CREATE_ERRORS:
                     raise JobEnded(outcome, info) from None
@@ -836,6 +905,23 @@ class GenerationWorkflow:
         )
 
     # ---- helpers ------------------------------------------------------------------------
+
+    def _ignore(self, note: str) -> None:
+        rec = self._require_record()
+        rec.callbacks_ignored += 1
+        if rec.callbacks_ignored <= MAX_IGNORED_NOTES:
+            rec.notes.append(note)
+        elif rec.callbacks_ignored == MAX_IGNORED_NOTES + 1:
+            rec.notes.append("more ignored callbacks: counted in callbacks_ignored, not noted")
+
+    def _unconfirmed(self, task: ProviderTask) -> bool:
+        """A terminal status seen only in a callback: not applied until a GET confirms it."""
+        return task.terminal and self._confirm_terminal_hints()
+
+    def _confirm_terminal_hints(self) -> bool:
+        """Terminal callbacks are hints confirmed by a GET before anything is taken from them
+        (earlier runs applied them at once: kept on replay)."""
+        return self._v3 or workflow.patched(CONFIRM_PATCH)
 
     def _require_record(self) -> JobRecord:
         assert self._record is not None

@@ -12,9 +12,11 @@ continue-as-new.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core.breaker import Admission, Breaker, BreakerConfig, BreakerState, HealthReport
@@ -32,6 +34,18 @@ class ForceRequest(BaseModel):
     reason: str = "operator"
 
 
+T = TypeVar("T", bound=BaseModel)
+
+
+def _one(payload: tuple[Any, ...], model: type[T]) -> T | None:
+    if len(payload) != 1:
+        return None
+    try:
+        return model.model_validate(payload[0])
+    except ValidationError:
+        return None
+
+
 def workflow_id(alias: str, scope: str = "") -> str:
     return f"model-health:{alias}" + (f"@{scope}" if scope else "")
 
@@ -39,14 +53,20 @@ def workflow_id(alias: str, scope: str = "") -> str:
 @workflow.defn
 class ModelHealthWorkflow:
     @workflow.init
-    def __init__(self, breaker: Breaker) -> None:
+    def __init__(self, breaker: Any) -> None:
         # Set from the input before any handler runs: with signal-with-start and
         # update-with-start, the first report or admission arrives before `run` starts.
-        self._breaker: Breaker | None = breaker
+        # Validated here, not decoded by the SDK: a run started by hand with a malformed
+        # input would fail its first workflow task forever, and with it every job's admit.
+        self._breaker: Breaker | None = _one((breaker,), Breaker)
         self._changed = False
 
     @workflow.run
-    async def run(self, breaker: Breaker) -> None:
+    async def run(self, breaker: Any) -> None:
+        if self._breaker is None:
+            raise ApplicationError(
+                "invalid breaker input: not a Breaker", type="BreakerInvalid", non_retryable=True
+            )
         while True:
             b = self._require()
             reopen = b.reopen_at()
@@ -70,8 +90,14 @@ class ModelHealthWorkflow:
         return self._breaker
 
     @workflow.signal
-    def report(self, report: HealthReport) -> None:
-        assert self._breaker is not None
+    def report(self, *payload: Any) -> None:
+        """A job's outcome. Decoded here, not by the SDK: a typed handler sent no or two
+        arguments raises TypeError, which fails every workflow task of the one breaker all
+        jobs of the model ask (retried forever). Anything but one valid report is dropped."""
+        report = _one(payload, HealthReport)
+        if report is None or self._breaker is None:
+            workflow.logger.warning("breaker: dropped a malformed report (%d args)", len(payload))
+            return
         before = self._breaker.state
         self._breaker.record(report)
         if self._breaker.state != before:
@@ -88,6 +114,14 @@ class ModelHealthWorkflow:
             self.report(report)
         return self._require()
 
+    @report_many.validator
+    def _validate_report_many(self, reports: list[HealthReport]) -> None:
+        """Rejected before acceptance (see `_validate_admit`): the batch is the caller's error."""
+        if not isinstance(reports, list) or not all(isinstance(r, HealthReport) for r in reports):
+            raise ValueError("report_many takes one list of HealthReport")
+        if self._breaker is None:
+            raise ValueError("this breaker was started with an invalid input")
+
     @workflow.update
     def admit(self, request: AdmitRequest) -> Admission:
         b = self._require()
@@ -95,6 +129,15 @@ class ModelHealthWorkflow:
         admission = b.admit(workflow.now())
         self._changed = True
         return admission
+
+    @admit.validator
+    def _validate_admit(self, request: AdmitRequest) -> None:
+        """Sent with no or two arguments, the call raises TypeError here, before acceptance,
+        which rejects the update; in the handler it would fail the workflow task instead."""
+        if not isinstance(request, AdmitRequest):
+            raise ValueError("admit takes one AdmitRequest")
+        if self._breaker is None:
+            raise ValueError("this breaker was started with an invalid input")
 
     @workflow.update
     def force(self, request: ForceRequest) -> Breaker:
@@ -105,6 +148,8 @@ class ModelHealthWorkflow:
 
     @force.validator
     def _validate_force(self, request: ForceRequest) -> None:
+        if self._breaker is None:
+            raise ValueError("this breaker was started with an invalid input")
         if request.state not in (BreakerState.OPEN.value, BreakerState.CLOSED.value):
             raise ValueError(
                 f"state must be 'open' (trip) or 'closed' (reset), not {request.state!r}"

@@ -325,6 +325,102 @@ async def test_get_5xx(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{CREATE}/{task_id}")).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("shape", "check"),
+    [
+        ("not_json", lambda r: not _is_json(r.content)),
+        ("not_object", lambda r: isinstance(r.json(), list) and r.json()[0]["id"]),
+        ("missing_fields", lambda r: "id" not in r.json() and "status" not in r.json()),
+        ("wrong_types", lambda r: r.json()["id"] == 12345 and r.json()["status"] == ["running"]),
+        ("unknown_status", lambda r: r.json()["status"] == "paused"),
+        ("huge", lambda r: len(r.content) > 2_000_000 and r.json()["status"]),
+    ],
+)
+async def test_get_bad_body(
+    emu: EmulatorHandle, client: httpx.AsyncClient, shape: str, check: Any
+) -> None:
+    task_id = await create(client, body(prompt=f"bad get {shape}"))
+    await emu.aset_faults(
+        [
+            {
+                "kind": "get_bad_body",
+                "shape": shape,
+                "unknown_status": "paused",
+                "huge_bytes": 2_100_000,
+                "max_hits": 1,
+                "match": {"prompt_contains": "bad get"},
+            }
+        ]
+    )
+    broken = await client.get(f"{CREATE}/{task_id}")
+    assert broken.status_code == 200 and check(broken), broken.content[:200]
+    healthy = await client.get(f"{CREATE}/{task_id}")
+    assert healthy.json()["id"] == task_id
+    assert await hits(emu) == {"get_bad_body": 1}
+    # An unknown task stays a 404: the fault mangles answers, it does not invent tasks.
+    await emu.aset_faults([{"kind": "get_bad_body", "shape": "huge"}])
+    assert (await client.get(f"{CREATE}/cgt-20260101000000-zzzzz")).status_code == 404
+
+
+@pytest.mark.parametrize("creates_task", [True, False])
+async def test_create_bad_body(
+    emu: EmulatorHandle, client: httpx.AsyncClient, creates_task: bool
+) -> None:
+    await emu.aset_faults(
+        [
+            {
+                "kind": "create_bad_body",
+                "shape": "missing_fields",
+                "status": 201,
+                "creates_task": creates_task,
+                "max_hits": 1,
+            }
+        ]
+    )
+    broken = await client.post(CREATE, json=body(prompt="bad create"))
+    assert broken.status_code == 201 and "id" not in broken.json()
+    tasks = await emu.atasks()
+    assert len(tasks) == (1 if creates_task else 0)
+    if creates_task:
+        assert tasks[0]["faults"] == ["create_bad_body:missing_fields"]
+    # Invalid requests are still refused as the real API would, before any fault.
+    assert (await client.post(CREATE, json=body(prompt="x") | {"duration": 99})).status_code == 400
+    assert (await client.post(CREATE, json=body())).json()["id"].startswith("cgt-")
+
+
+async def test_create_bad_body_not_json(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
+    await emu.aset_faults([{"kind": "create_bad_body", "shape": "not_json"}])
+    broken = await client.post(CREATE, json=body())
+    assert broken.status_code == 200 and not _is_json(broken.content)
+    assert broken.content.startswith(b'{"id": "cgt-')
+    assert len(await emu.atasks()) == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "mentions"),
+    [
+        ({"kind": "get_bad_body"}, "shape"),
+        ({"kind": "get_bad_body", "shape": "garbled"}, "shape"),
+        ({"kind": "get_bad_body", "shape": "huge", "huge_bytes": 10}, "huge_bytes"),
+        ({"kind": "create_bad_body", "shape": "not_json", "status": 500}, "status"),
+        ({"kind": "get_bad_body", "shape": "not_json", "creates_task": False}, "creates_task"),
+    ],
+)
+async def test_bad_body_rules_are_validated(
+    emu: EmulatorHandle, rule: dict[str, Any], mentions: str
+) -> None:
+    resp = await admin_put(emu, [rule])
+    assert resp.status_code == 400 and mentions in resp.json()["error"]["message"]
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
 # -- download faults ------------------------------------------------------------------------------
 
 
