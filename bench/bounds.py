@@ -222,8 +222,12 @@ def _median_cores(reps: list[dict[str, Any]], key: str) -> dict[str, float]:
 
 
 def _cores_text(cores: dict[str, float]) -> str:
-    parts = " + ".join(f"{name} {value:.2f}" for name, value in cores.items())
-    return f"{parts} = {sum(cores.values()):.2f}"
+    own = {name: value for name, value in cores.items() if name != "machine"}
+    parts = " + ".join(f"{name} {value:.2f}" for name, value in own.items())
+    text = f"{parts} = {sum(own.values()):.2f}"
+    if "machine" in cores:
+        text += f" (whole machine, other users included: {cores['machine']:.2f})"
+    return text
 
 
 def copy(details: dict[str, Any], size_mb: float) -> list[str]:

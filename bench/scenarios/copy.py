@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -77,10 +79,21 @@ def _start_moto(stack: BenchStack) -> tuple[Proc, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (/proc/stat: all but idle and
+    iowait): the machine is shared, and a copy that needs more CPU than the cores left free
+    takes longer."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu(stack: BenchStack, moto: Proc | None) -> dict[str, float]:
-    """CPU seconds so far of the parts a copy keeps busy: worker, emulator, moto."""
+    """CPU seconds so far of the parts a copy keeps busy (worker, emulator, moto) and of the
+    whole machine (`machine`, everyone's)."""
     parts = {"worker": stack.worker, "emulator": stack.emulator, "moto": moto}
-    return {name: cpu_seconds(p.pid) for name, p in parts.items() if p is not None and p.alive()}
+    out = {name: cpu_seconds(p.pid) for name, p in parts.items() if p is not None and p.alive()}
+    out["machine"] = _machine_busy_seconds()
+    return out
 
 
 def _cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
