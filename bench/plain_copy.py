@@ -4,7 +4,7 @@ What an integrator writes without a pipeline: `httpx.stream` and a loop writing 
 file, or boto3's `upload_fileobj` reading from the response for S3 (boto3's managed multipart
 upload, default part size and threads). No hashing, no heartbeats, no length check. Runs as its
 own process so its throughput and peak memory are measured like the worker's; prints one JSON
-object with bytes, seconds and resident memory before and at peak.
+object with bytes, seconds, CPU seconds and resident memory before and at peak.
 
     python -m bench.plain_copy --url URL --dest /path/file.mp4
     python -m bench.plain_copy --url URL --dest s3://bucket/key --s3-endpoint http://127.0.0.1:PORT
@@ -82,16 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     pid = os.getpid()
     before = rss_bytes(pid)
     reset_peak_rss(pid)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if s3 is not None:
         size = copy_to_s3(args.url, s3, dest.netloc, dest.path.lstrip("/"))
     else:
         size = copy_to_file(args.url, Path(args.dest))
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     peak = peak_rss_bytes(pid)
-    json.dump(
-        {"bytes": size, "seconds": seconds, "rss_before": before, "rss_peak": peak}, sys.stdout
-    )
+    report = {"bytes": size, "seconds": seconds, "cpu_seconds": cpu}
+    json.dump({**report, "rss_before": before, "rss_peak": peak}, sys.stdout)
     sys.stdout.write("\n")
     return 0
 

@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from bench import bounds, jobs
 from bench.plan import Plan
-from bench.procs import MB, Proc, free_port, peak_rss_bytes, reset_peak_rss, rss_bytes
+from bench.procs import (
+    MB,
+    Proc,
+    cpu_seconds,
+    free_port,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+)
 from bench.profile import Profile, py_spy
 from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack, EmulatorSpec
@@ -67,6 +77,28 @@ def _start_moto(stack: BenchStack) -> tuple[Proc, str]:
     ).start()
     proc.wait_ready(lambda: proc.log_contains("moto.started"))
     return proc, f"http://127.0.0.1:{port}"
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (/proc/stat: all but idle and
+    iowait): the machine is shared, and a copy that needs more CPU than the cores left free
+    takes longer."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(stack: BenchStack, moto: Proc | None) -> dict[str, float]:
+    """CPU seconds so far of the parts a copy keeps busy (worker, emulator, moto) and of the
+    whole machine (`machine`, everyone's)."""
+    parts = {"worker": stack.worker, "emulator": stack.emulator, "moto": moto}
+    out = {name: cpu_seconds(p.pid) for name, p in parts.items() if p is not None and p.alive()}
+    out["machine"] = _machine_busy_seconds()
+    return out
+
+
+def _cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU seconds per second of copy, per part: how many of the 2 cores each kept busy."""
+    return {name: round((after[name] - before[name]) / seconds, 3) for name in after}
 
 
 def _s3(endpoint: str) -> Any:
@@ -118,10 +150,12 @@ async def _backend(
                 sampler = Profile(worker.pid, stack.data / f"profile-copy-{backend}.txt")
             before = rss_bytes(worker.pid)
             reset_peak_rss(worker.pid)
+            cpu_before = _cpu(stack, moto)
             (job_id,) = jobs.job_ids(f"{tag}-{backend}", 1, offset=rep + 1)
             await jobs.start_jobs(client, settings, f"{tag}-{backend}", [job_id])
             (record,) = await jobs.results(client, [job_id], plan.job_timeout)
             peak = peak_rss_bytes(worker.pid)
+            cpu_after = _cpu(stack, moto)
             if sampler is not None:
                 profile_summary = sampler.stop()
             if record.outcome != Outcome.SUCCEEDED or not record.provider_video_url:
@@ -131,7 +165,11 @@ async def _backend(
                 dest = f"s3://{BUCKET}/plain/{rep}.mp4"
             else:
                 dest = str(stack.outputs / "plain" / f"{rep}.mp4")
+            cpu_plain_before = _cpu(stack, moto)
             plain = await _plain_copy(stack, record.provider_video_url, dest, endpoint)
+            cpu_plain = _cpu(stack, moto)
+            cpu_plain.pop("worker", None)
+            cpu_plain_before["plain_copy"], cpu_plain["plain_copy"] = 0.0, plain["cpu_seconds"]
             if record.video_bytes != plain["bytes"]:
                 raise RuntimeError(f"sizes differ: {record.video_bytes} vs {plain['bytes']}")
             if s3 is not None:
@@ -155,6 +193,8 @@ async def _backend(
                     "plain_mb_per_s": plain_tp,
                     "plain_peak_growth_mb": (plain["rss_peak"] - plain["rss_before"]) / MB,
                     "ratio": pipe_tp / plain_tp,
+                    "pipeline_cores": _cores(cpu_before, cpu_after, completed - started),
+                    "plain_cores": _cores(cpu_plain_before, cpu_plain, plain["seconds"]),
                 }
             )
         stack.stop_worker()
