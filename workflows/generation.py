@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from core.outcomes import classify_task_failure
     from core.pricing import cost, estimate_tokens
     from workflows import activity_options as opts
+    from workflows.payloads import one
 
 SUBMIT_QUEUE_MEMO = "submit_task_queue"
 MAX_IGNORED_NOTES = 5
@@ -108,15 +109,6 @@ def _parse_input(raw: Any) -> tuple[GenerationInput | None, str]:
         ]
         more = exc.error_count() - len(problems)
         return None, "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _one_callback(payload: tuple[Any, ...]) -> ProviderCallback | None:
-    if len(payload) != 1:
-        return None
-    try:
-        return ProviderCallback.model_validate(payload[0])
-    except ValidationError:
-        return None
 
 
 def _utc(seconds: int | None) -> datetime | None:
@@ -207,7 +199,7 @@ class GenerationWorkflow:
         rec = self._record
         if rec is None:
             return
-        callback = _one_callback(payload)
+        callback = one(payload, ProviderCallback)
         if callback is None:
             rec.callbacks_received += 1
             self._ignore(f"ignored a malformed callback signal ({len(payload)} args)")

@@ -12,14 +12,15 @@ continue-as-new.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core.breaker import Admission, Breaker, BreakerConfig, BreakerState, HealthReport
+    from workflows.payloads import one
 
 
 class AdmitRequest(BaseModel):
@@ -34,18 +35,6 @@ class ForceRequest(BaseModel):
     reason: str = "operator"
 
 
-T = TypeVar("T", bound=BaseModel)
-
-
-def _one(payload: tuple[Any, ...], model: type[T]) -> T | None:
-    if len(payload) != 1:
-        return None
-    try:
-        return model.model_validate(payload[0])
-    except ValidationError:
-        return None
-
-
 def workflow_id(alias: str, scope: str = "") -> str:
     return f"model-health:{alias}" + (f"@{scope}" if scope else "")
 
@@ -58,7 +47,7 @@ class ModelHealthWorkflow:
         # update-with-start, the first report or admission arrives before `run` starts.
         # Validated here, not decoded by the SDK: a run started by hand with a malformed
         # input would fail its first workflow task forever, and with it every job's admit.
-        self._breaker: Breaker | None = _one((breaker,), Breaker)
+        self._breaker: Breaker | None = one((breaker,), Breaker)
         self._changed = False
 
     @workflow.run
@@ -94,7 +83,7 @@ class ModelHealthWorkflow:
         """A job's outcome. Decoded here, not by the SDK: a typed handler sent no or two
         arguments raises TypeError, which fails every workflow task of the one breaker all
         jobs of the model ask (retried forever). Anything but one valid report is dropped."""
-        report = _one(payload, HealthReport)
+        report = one(payload, HealthReport)
         if report is None or self._breaker is None:
             workflow.logger.warning("breaker: dropped a malformed report (%d args)", len(payload))
             return
