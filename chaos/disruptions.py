@@ -110,14 +110,16 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
     for n in range(1, spec.count + 1):
         mode = "ledger-lock" if spec.ledger_every and n % spec.ledger_every == 0 else "random"
         lock = None
-        if mode == "ledger-lock":
-            lock = await asyncio.to_thread(_hold_ledger_lock, ctx.stack)
-            await _until_recording(ctx, spec.ledger_hold)
-        at = time.monotonic() - ctx.t0
-        await asyncio.to_thread(ctx.stack.kill_worker)
-        ctx.log.counts["worker_sigkill"] += 1
-        if lock is not None:
-            await asyncio.to_thread(_release, lock)
+        try:
+            if mode == "ledger-lock":
+                lock = await asyncio.to_thread(_hold_ledger_lock, ctx.stack)
+                await _until_recording(ctx, spec.ledger_hold)
+            at = time.monotonic() - ctx.t0
+            await asyncio.to_thread(ctx.stack.kill_worker)
+            ctx.log.counts["worker_sigkill"] += 1
+        finally:
+            if lock is not None:  # never leave the ledger locked, whatever happened
+                await asyncio.to_thread(_release, lock)
         states, activities, running = await _snapshot(ctx)
         phases = sorted(
             {PHASE_OF_ACTIVITY.get(a, a) for a in activities}
@@ -155,7 +157,9 @@ async def _until_recording(ctx: Context, within: float) -> None:
 
 def _hold_ledger_lock(stack: ChaosStack) -> sqlite3.Connection:
     """Take the ledger's write lock (as a second writer would) so record_cost blocks on it."""
-    conn = sqlite3.connect(stack.ledger_path, timeout=30, isolation_level=None)
+    conn = sqlite3.connect(
+        stack.ledger_path, timeout=30, isolation_level=None, check_same_thread=False
+    )
     conn.execute("BEGIN IMMEDIATE")
     return conn
 
