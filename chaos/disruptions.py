@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -49,7 +50,11 @@ class KillRecord:
     jobs_running: int
     job_states: dict[str, int]
     activities: dict[str, int]
-    """Pending activities of running jobs right after the kill, by type."""
+    """Activities that were running on the killed worker (started there, not finished), by
+    type: the work the kill interrupted."""
+    waiting_activities: dict[str, int]
+    """Other pending activities (scheduled, or orphaned by an earlier kill and waiting out
+    their timeout)."""
     phases: list[str]
     restart_seconds: float
 
@@ -115,12 +120,13 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
                 lock = await asyncio.to_thread(_hold_ledger_lock, ctx.stack)
                 await _until_recording(ctx, spec.ledger_hold)
             at = time.monotonic() - ctx.t0
-            await asyncio.to_thread(ctx.stack.kill_worker)
+            pid = await asyncio.to_thread(ctx.stack.kill_worker)
             ctx.log.counts["worker_sigkill"] += 1
         finally:
             if lock is not None:  # never leave the ledger locked, whatever happened
                 await asyncio.to_thread(_release, lock)
-        states, activities, running = await _snapshot(ctx)
+        snap = await _snapshot(ctx, killed=f"{pid}@")
+        states, activities = snap.states, snap.in_flight
         phases = sorted(
             {PHASE_OF_ACTIVITY.get(a, a) for a in activities}
             | ({"wait"} if any(s in WAITING_STATES for s in states) else set())
@@ -133,9 +139,10 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
             KillRecord(
                 at=round(at, 2),
                 mode=mode,
-                jobs_running=running,
+                jobs_running=snap.running,
                 job_states=dict(states),
                 activities=dict(activities),
+                waiting_activities=dict(snap.waiting),
                 phases=phases,
                 restart_seconds=round(restart, 2),
             )
@@ -149,8 +156,8 @@ async def _until_recording(ctx: Context, within: float) -> None:
     """While the ledger is locked: until some job is blocked in record_cost (or `within` s)."""
     give_up = time.monotonic() + within
     while time.monotonic() < give_up:
-        _, activities, _ = await _snapshot(ctx)
-        if activities.get("record_cost"):
+        snap = await _snapshot(ctx)
+        if snap.waiting.get("record_cost"):
             return
         await asyncio.sleep(0.3)
 
@@ -169,16 +176,27 @@ def _release(conn: sqlite3.Connection) -> None:
     conn.close()
 
 
-async def _snapshot(ctx: Context) -> tuple[Counter[str], Counter[str], int]:
-    """(JobState counts, pending activity counts, running jobs) of the scenario's jobs now."""
-    states: Counter[str] = Counter()
-    activities: Counter[str] = Counter()
+@dataclass
+class Snapshot:
+    states: Counter[str] = field(default_factory=Counter)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    waiting: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def running(self) -> int:
+        return sum(self.states.values())
+
+
+async def _snapshot(ctx: Context, killed: str | None = None) -> Snapshot:
+    """The scenario's running jobs now: JobState counts, and their pending activities split
+    into those started by the worker whose identity begins with `killed` and the rest."""
+    snap = Snapshot()
     ids: list[str] = []
     try:
         async for wf in ctx.client.list_workflows(ctx.query_running):
             ids.append(wf.id)
     except RPCError:
-        return states, activities, 0
+        return snap
     gate = asyncio.Semaphore(16)
 
     async def one(job_id: str) -> None:
@@ -189,13 +207,18 @@ async def _snapshot(ctx: Context) -> tuple[Counter[str], Counter[str], int]:
                 return
         if desc.close_time is not None:
             return
-        state = desc.typed_search_attributes.get(sa.JOB_STATE)
-        states[state or "unknown"] += 1
+        snap.states[desc.typed_search_attributes.get(sa.JOB_STATE) or "starting"] += 1
         for pending in desc.raw_description.pending_activities:
-            activities[pending.activity_type.name] += 1
+            name = pending.activity_type.name
+            on_killed = (
+                killed is not None
+                and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                and pending.last_worker_identity.startswith(killed)
+            )
+            (snap.in_flight if on_killed else snap.waiting)[name] += 1
 
     await asyncio.gather(*(one(j) for j in ids))
-    return states, activities, sum(states.values())
+    return snap
 
 
 # ---- Temporal, webhook, network --------------------------------------------------------------

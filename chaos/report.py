@@ -155,21 +155,31 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
     lines.append("")
     if s.kills:
         lines += [
-            "Kills, and what the running jobs were doing right after each (pending activities "
-            "on the dead worker, and `JobState`):",
+            "Kills, and what the running jobs were doing right after each, read from Temporal: "
+            "activities the killed worker had started and not finished (the work the kill "
+            "interrupted), and each job's `JobState`:",
             "",
-            "| # | at | mode | running jobs | pending activities | job states | restart |",
+            "| # | at | mode | running jobs | interrupted on the killed worker | job states | "
+            "restart |",
             "| ---: | ---: | --- | ---: | --- | --- | ---: |",
         ]
         for n, k in enumerate(s.kills, 1):
-            acts = ", ".join(f"{a} {c}" for a, c in sorted(k.activities.items())) or "-"
-            states = ", ".join(f"{a} {c}" for a, c in sorted(k.job_states.items())) or "-"
+            acts = _pairs(dict(sorted(k.activities.items())))
+            states = _pairs(dict(sorted(k.job_states.items())))
             lines.append(
                 f"| {n} | {k.at:.0f} s | {k.mode} | {k.jobs_running} | {acts} | {states} | "
                 f"{k.restart_seconds:.1f} s |"
             )
         phases = ", ".join(f"{p} {n}" for p, n in s.kill_phases.items())
-        lines += ["", f"Kills that landed with a job in each phase: {phases}.", ""]
+        lines += [
+            "",
+            f"Kills that landed with a job in each phase: {phases} (submit = create_task, "
+            "find_tasks or task_owners interrupted, or a job in `submitting`; wait = a job in "
+            "`queued`/`running` or get_task interrupted; copy = copy_output; ledger = "
+            "record_cost; manifest = write_manifest; route/resolve = breaker and model "
+            "resolution).",
+            "",
+        ]
     if s.events and not s.kills:
         lines += ["What happened, when:", ""]
         lines += [f"- `{e}`" for e in s.events[:30]]

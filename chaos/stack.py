@@ -53,14 +53,16 @@ class ChaosStack(BenchStack):
 
     # ---- process faults -------------------------------------------------------------------
 
-    def kill_worker(self) -> None:
-        """SIGKILL the worker's process group: no drain, no goodbye, activities left running."""
+    def kill_worker(self) -> int:
+        """SIGKILL the worker's process group: no drain, no goodbye, activities left running.
+        Returns the dead worker's pid (its Temporal identity is `<pid>@<host>`)."""
         proc = self.workers.pop("worker", None)
-        if proc is None or proc.popen is None:
-            return
-        os.killpg(proc.popen.pid, signal.SIGKILL)
+        assert proc is not None and proc.popen is not None, "no worker to kill"
+        pid = proc.popen.pid
+        os.killpg(pid, signal.SIGKILL)
         proc.popen.wait(10)
         proc.popen = None
+        return pid
 
     def restart_worker(self) -> Proc:
         assert self.worker_config is not None, "start_chaos_worker first"
