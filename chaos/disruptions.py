@@ -224,11 +224,20 @@ async def _snapshot(ctx: Context, killed: str | None = None) -> Snapshot:
 # ---- Temporal, webhook, network --------------------------------------------------------------
 
 
+async def _running(ctx: Context) -> int | str:
+    """How many of the scenario's jobs are running (visibility), for the event log."""
+    try:
+        return (await ctx.client.count_workflows(ctx.query_running)).count
+    except RPCError:
+        return "?"
+
+
 async def _temporal_restarts(ctx: Context, spec: TemporalRestarts) -> None:
     for at in spec.at:
         await _sleep_until(ctx, at)
+        running = await _running(ctx)
         await asyncio.to_thread(ctx.stack.stop_temporal)
-        ctx.log.note(ctx.t0, "Temporal dev server stopped")
+        ctx.log.note(ctx.t0, f"Temporal dev server stopped with {running} jobs running")
         await asyncio.sleep(spec.down)
         await asyncio.to_thread(ctx.stack.start_temporal_again)
         ctx.log.counts["temporal_restart"] += 1
@@ -237,8 +246,9 @@ async def _temporal_restarts(ctx: Context, spec: TemporalRestarts) -> None:
 
 async def _webhook_outage(ctx: Context, spec: WebhookOutage) -> None:
     await _sleep_until(ctx, spec.at)
+    running = await _running(ctx)
     await asyncio.to_thread(ctx.stack.stop_webhook)
-    ctx.log.note(ctx.t0, "webhook receiver stopped")
+    ctx.log.note(ctx.t0, f"webhook receiver stopped with {running} jobs running")
     await asyncio.sleep(spec.down)
     await asyncio.to_thread(ctx.stack.start_webhook_again)
     ctx.log.counts["webhook_outage"] += 1
@@ -250,10 +260,15 @@ async def _network_cuts(ctx: Context, spec: NetworkCuts) -> None:
         await _sleep_until(ctx, spec.first_after + n * spec.every)
         if ctx.done.is_set():
             return
+        running = await _running(ctx)
         reset = await asyncio.to_thread(ctx.stack.proxy.cut, spec.down)
         ctx.log.counts["network_cut"] += 1
         ctx.log.effects["connections_reset"] += reset
-        ctx.log.note(ctx.t0, f"network cut: {reset} connections reset, refusing {spec.down}s")
+        ctx.log.note(
+            ctx.t0,
+            f"network cut with {running} jobs running: {reset} connections reset, "
+            f"new ones refused for {spec.down}s",
+        )
     await asyncio.sleep(spec.down)  # the path is back before the scenario moves on
 
 

@@ -6,7 +6,8 @@ returns its violations, each violation naming the job (or ledger row) and what i
 3. succeeded_jobs_complete: every succeeded job has its video, its last frame when asked, its
    manifest and its ledger row; stored sha256 = the emulator's bytes; ledger tokens = the
    provider's usage.
-4. no_orphan_ledger_rows: no ledger row without a job (and its task is the provider's).
+4. no_orphan_ledger_rows: no ledger row without a job; its task is the provider's, made for
+   that job, and its tokens are what the provider billed for it (any outcome).
 5. states_only_forward: no job's state moved backwards (JobState upserts in history order,
    checked with `core.job_state`).
 """
@@ -161,6 +162,7 @@ def succeeded_jobs_complete(ev: Evidence) -> list[Violation]:
 def no_orphan_ledger_rows(ev: Evidence) -> list[Violation]:
     out: list[Violation] = []
     owner = {t["id"]: job_of_task(t) for t in ev.tasks}
+    billed = {t["id"]: int(t.get("billed_tokens") or 0) for t in ev.tasks}
     for row in ev.ledger:
         subject = f"ledger:{row.job_id}/{row.submit_no}"
         if row.job_id not in ev.known_jobs:
@@ -172,6 +174,14 @@ def no_orphan_ledger_rows(ev: Evidence) -> list[Violation]:
             out.append(Violation(subject, f"task {row.provider_task_id} unknown to the provider"))
         elif owner[row.provider_task_id] != row.job_id:
             out.append(Violation(subject, f"task {row.provider_task_id} belongs to another job"))
+        elif row.tokens != billed[row.provider_task_id]:
+            out.append(
+                Violation(
+                    subject,
+                    f"tokens {row.tokens} != the provider's {billed[row.provider_task_id]} "
+                    f"for task {row.provider_task_id}",
+                )
+            )
     return out
 
 
@@ -207,7 +217,10 @@ INVARIANTS: dict[str, tuple[str, Invariant]] = {
         "succeeded jobs: video, last frame, manifest, ledger row; sha256 and tokens match",
         succeeded_jobs_complete,
     ),
-    "no_orphan_ledger_rows": ("no ledger row without a job", no_orphan_ledger_rows),
+    "no_orphan_ledger_rows": (
+        "no ledger row without a job; row tokens = provider's billed tokens",
+        no_orphan_ledger_rows,
+    ),
     "states_only_forward": ("no job state moved backwards", states_only_forward),
 }
 

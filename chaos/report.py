@@ -50,6 +50,8 @@ class ScenarioResult:
     wall_to_last_close: float = 0.0
     note: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
+    error_codes: dict[str, int] = field(default_factory=dict)
+    """Error codes of the jobs that did not succeed (the record's, verbatim)."""
     faults: dict[str, int] = field(default_factory=dict)
     effects: dict[str, int] = field(default_factory=dict)
     callbacks: dict[str, int] = field(default_factory=dict)
@@ -139,6 +141,7 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
         "| | |",
         "| --- | --- |",
         f"| jobs | {s.jobs} ({outcomes}) |",
+        f"| why jobs did not succeed | {_pairs(s.error_codes)} |",
         f"| faults injected | {faults} |",
         f"| provider tasks | {s.provider_tasks} created, {s.billed_tasks} billed |",
         f"| callbacks (emulator) | {_pairs(s.callbacks)} |",
@@ -180,9 +183,10 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
             "resolution).",
             "",
         ]
-    if s.events and not s.kills:
+    events = [e for e in s.events if "SIGKILL" not in e]  # kills have their own table
+    if events:
         lines += ["What happened, when:", ""]
-        lines += [f"- `{e}`" for e in s.events[:30]]
+        lines += [f"- `{e}`" for e in events[:30]]
         lines.append("")
     if s.billed_not_in_ledger:
         lines += [
@@ -261,8 +265,9 @@ def to_markdown(run: RunResult) -> str:
         "for that task (read from its admin digest, whatever the URL's expiry), the last frame "
         "likewise when asked, the manifest names the task and the sha256, and the ledger row "
         "for that task has the provider's usage tokens and is billed.",
-        "4. **No ledger row without a job**: every row's job was started by this run, and its "
-        "task is in the provider's log under that job.",
+        "4. **No ledger row without a job**: every row's job was started by this run, its "
+        "task is in the provider's log under that job, and its tokens are the provider's "
+        "billed tokens for that task (whatever the job's outcome).",
         "5. **No job state moved backwards**: the `JobState` values the workflow upserted, in "
         "history order, only move forward (`core.job_state.job_moves_forward`), and the "
         "record's timeline is the same sequence.",

@@ -22,7 +22,7 @@ from chaos.report import InvariantResult, ScenarioResult
 from chaos.scenarios import FaultPhase, Scenario
 from chaos.stack import ChaosStack
 from clients.jobs import start_job
-from core.models import GenerationRequest
+from core.models import GenerationRequest, Outcome
 from core.settings import Settings
 
 QUEUE_DEADLINE = 60
@@ -188,6 +188,13 @@ async def _run(
         Counter(
             (j.record.outcome.value if j.record and j.record.outcome else "none")
             for j in ev.jobs.values()
+        )
+    )
+    result.error_codes = dict(
+        Counter(
+            j.record.error.code
+            for j in ev.jobs.values()
+            if j.record and j.record.error and j.record.outcome != Outcome.SUCCEEDED
         )
     )
     result.provider_tasks = len(ev.tasks)

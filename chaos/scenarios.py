@@ -68,13 +68,14 @@ class NetworkCuts:
 
 
 Disruption = WorkerKills | TemporalRestarts | WebhookOutage | NetworkCuts
+Kind = Literal["process", "provider", "process+provider"]
 
 
 @dataclass(frozen=True)
 class Scenario:
     key: str
     title: str
-    kind: Literal["process", "provider"]
+    kind: Kind
     jobs: int
     start_rate: float
     """Jobs started per second (paced, so faults meet jobs in every phase)."""
@@ -94,12 +95,25 @@ class Scenario:
 
 # ---- provider storms: rules in the emulator's own format (emulator/README.md) ----------------
 
+AMBIGUOUS_20: tuple[Rule, ...] = (
+    {"kind": "create_ambiguous", "mode": "reset", "probability": 0.16, "name": "amb reset"},
+    {
+        "kind": "create_ambiguous",
+        "mode": "delay",
+        "delay_seconds": 15,
+        "probability": 0.05,
+        "name": "amb delay",
+    },
+)
+"""About 20% of creates ambiguous (0.16 + 0.84 x 0.05): the task is made, then the connection
+is reset, or the answer comes after the worker's 10 s create timeout."""
+
 CREATE_STORM = (
     FaultPhase(
         0,
         (
             {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
-            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.2, "name": "amb 20%"},
+            *AMBIGUOUS_20,
         ),
     ),
     FaultPhase(
@@ -107,14 +121,14 @@ CREATE_STORM = (
         (
             {"kind": "create_429", "retry_after": 2, "max_hits": 12, "name": "429 burst"},
             {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
-            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.2, "name": "amb 20%"},
+            *AMBIGUOUS_20,
         ),
     ),
     FaultPhase(
         10,
         (
             {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
-            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.2, "name": "amb 20%"},
+            *AMBIGUOUS_20,
             {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
         ),
     ),
@@ -123,7 +137,7 @@ CREATE_STORM = (
         (
             {"kind": "create_429", "retry_after": 3, "max_hits": 12, "name": "429 burst"},
             {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
-            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.2, "name": "amb 20%"},
+            *AMBIGUOUS_20,
             {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
         ),
     ),
@@ -131,7 +145,7 @@ CREATE_STORM = (
         22,
         (
             {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
-            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.2, "name": "amb 20%"},
+            *AMBIGUOUS_20,
             {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
         ),
     ),
@@ -159,6 +173,39 @@ DOWNLOAD_STORM = (
         ),
     ),
 )
+
+EVERYTHING = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "create_5xx", "probability": 0.3},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1},
+            {"kind": "callback_drop", "probability": 0.2},
+            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
+            {"kind": "callback_reorder", "probability": 0.2},
+            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
+            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
+            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+        ),
+    ),
+    FaultPhase(
+        15,
+        (
+            {"kind": "create_429", "retry_after": 2, "max_hits": 10, "name": "429 burst"},
+            {"kind": "create_5xx", "probability": 0.3},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1},
+            {"kind": "callback_drop", "probability": 0.2},
+            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
+            {"kind": "callback_reorder", "probability": 0.2},
+            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
+            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
+            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+        ),
+    ),
+)
+"""Every provider storm at once, at slightly lower rates where they would starve the run."""
 
 SLOW_COPIES = (
     FaultPhase(0, ({"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.3},)),
@@ -229,6 +276,22 @@ FULL: tuple[Scenario, ...] = (
         jobs=60,
         start_rate=2.0,
         faults=DOWNLOAD_STORM,
+        provider=PROVIDER_BIG_VIDEOS,
+    ),
+    Scenario(
+        key="everything",
+        title="All at once: kills, a Temporal restart, a webhook outage, network cuts and "
+        "every provider storm",
+        kind="process+provider",
+        jobs=80,
+        start_rate=1.0,
+        faults=EVERYTHING,
+        disruptions=(
+            WorkerKills(count=6, min_gap=6.0, max_gap=12.0, first_after=5.0, ledger_every=3),
+            TemporalRestarts(at=(35.0,), down=4.0),
+            WebhookOutage(at=50.0, down=12.0),
+            NetworkCuts(count=6, every=11.0, down=1.5, first_after=8.0),
+        ),
         provider=PROVIDER_BIG_VIDEOS,
     ),
 )

@@ -12,6 +12,10 @@ import os
 import signal
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
 from bench.procs import Proc, free_port, http_ok, port_open
 from bench.stack import BenchStack, WorkerConfig
 from chaos.proxy import CuttableProxy
@@ -46,6 +50,17 @@ class ChaosStack(BenchStack):
     def start(self) -> None:
         self.proxy.start()
         super().start()
+
+    async def client(self) -> Client:
+        """The harness's client; its retries while Temporal is down on purpose are expected,
+        so the core SDK's per-retry warnings are not printed."""
+        if self._client is None:
+            quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+            runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
+            self._client = await Client.connect(
+                self.temporal_address, data_converter=pydantic_data_converter, runtime=runtime
+            )
+        return self._client
 
     def start_chaos_worker(self, config: WorkerConfig) -> Proc:
         self.worker_config = config

@@ -236,8 +236,10 @@ def test_ledger_rows_without_a_job_or_with_a_foreign_task() -> None:
     ev.ledger.append(row("ghost", "t1"))
     ev.ledger.append(row("j2", "t1"))
     ev.ledger.append(row("j1", "t-unknown"))
+    ev.ledger[1] = row("j2", "t2", tokens=TOKENS - 1)
     found = no_orphan_ledger_rows(ev)
     assert [(v.subject, v.detail.split(" ")[0]) for v in found] == [
+        ("ledger:j2/1", "tokens"),
         ("ledger:ghost/1", "row"),
         ("ledger:j2/1", "task"),
         ("ledger:j1/1", "task"),
