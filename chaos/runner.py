@@ -197,6 +197,18 @@ async def _run(
             if j.record and j.record.error and j.record.outcome != Outcome.SUCCEEDED
         )
     )
+    took = {
+        j.job_id: (j.closed_at - j.started_at).total_seconds()
+        for j in ev.jobs.values()
+        if j.closed_at is not None and j.started_at is not None
+    }
+    if took:
+        slowest = max(took, key=took.__getitem__)
+        result.slowest_job = {
+            "job_id": slowest,
+            "seconds": round(took[slowest], 1),
+            "deadline_seconds": round(invariants.deadline_of(ev, ev.jobs[slowest]).total_seconds()),
+        }
     result.provider_tasks = len(ev.tasks)
     result.billed_tasks = sum(1 for t in ev.tasks if int(t.get("billed_tokens") or 0) > 0)
     recorded = {r.provider_task_id for r in ev.ledger if r.billed}
