@@ -293,9 +293,10 @@ def to_markdown(run: RunResult) -> str:
         "- One worker process, file storage and the SQLite ledger, as the embedded stack runs; "
         "S3 storage, the Postgres ledger and several workers racing are not exercised here.",
         "- A job whose output URL expired before its copy ends `failed_infra` (`OutputExpired`) "
-        "though the provider billed it (its ledger row records the tokens): the emulator, like "
-        "the reference, hands out the same signed URL on every GET, so asking again cannot "
-        "help. Those are outcomes, not lost jobs.",
+        "though the provider billed it (its ledger row records the tokens): the emulator hands "
+        "out the same signed URL on every GET (whether the real provider signs a fresh one is "
+        "not documented), so the workflow's fresh GET cannot help. Those are outcomes, not "
+        "lost jobs.",
         "- Timings are not reproducible: the seed fixes the emulator's coin tosses and the "
         "gaps between kills, not where in a job each kill lands.",
         "",
