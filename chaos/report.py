@@ -64,7 +64,8 @@ class ScenarioResult:
     slowest_job: dict[str, Any] = field(default_factory=dict)
     provider_tasks: int = 0
     billed_tasks: int = 0
-    billed_not_in_ledger: list[str] = field(default_factory=list)
+    billed_not_in_ledger: list[dict[str, Any]] = field(default_factory=list)
+    """Tasks the provider billed that no ledger row records, with their job's ending."""
     jobs_lost: int = 0
     duplicate_billed: int = 0
     mismatched: int = 0
@@ -203,11 +204,17 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
         lines.append("")
     if s.billed_not_in_ledger:
         lines += [
-            f"Billed by the provider but in no ledger row ({len(s.billed_not_in_ledger)}): "
-            + ", ".join(f"`{t}`" for t in s.billed_not_in_ledger[:10])
-            + " (tasks an ambiguous create left behind; see below).",
+            f"Billed by the provider but in no ledger row ({len(s.billed_not_in_ledger)}; "
+            "not one of the invariants, see *What this does not cover*):",
             "",
         ]
+        for u in s.billed_not_in_ledger[:10]:
+            lines.append(
+                f"- task `{u['task_id']}` ({u['billed_tokens']} tokens), made for job "
+                f"`{u['job_id']}`, which ended {u['job_outcome']} ({u['error_code']}) with "
+                f"provider task {u['job_task_id']}: {u['error_message']}"
+            )
+        lines.append("")
     for inv in s.invariants.values():
         if inv.examples:
             lines.append(f"Violations of *{inv.title}*:")
@@ -297,6 +304,13 @@ def to_markdown(run: RunResult) -> str:
         "out the same signed URL on every GET (whether the real provider signs a fresh one is "
         "not documented), so the workflow's fresh GET cannot help. Those are outcomes, not "
         "lost jobs.",
+        "- An ambiguous create whose task never announces itself (its callbacks dropped, or the "
+        "webhook receiver down) while the provider's list shows it unclaimed ends the job "
+        "`failed_infra` (`AmbiguousSubmit`) by design: with callbacks on, the workflow never "
+        "adopts a task from the list alone, since it may be another job's. The provider still "
+        "runs and bills that task, and no ledger row records it (the attempt has no task ID). "
+        "The run lists such tasks per scenario under *Billed by the provider but in no ledger "
+        "row*; they are not counted as duplicate billing (the job has at most that one task).",
         "- Timings are not reproducible: the seed fixes the emulator's coin tosses and the "
         "gaps between kills, not where in a job each kill lands.",
         "",

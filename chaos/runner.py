@@ -11,6 +11,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -212,13 +213,30 @@ async def _run(
     result.provider_tasks = len(ev.tasks)
     result.billed_tasks = sum(1 for t in ev.tasks if int(t.get("billed_tokens") or 0) > 0)
     recorded = {r.provider_task_id for r in ev.ledger if r.billed}
-    result.billed_not_in_ledger = sorted(
-        t["id"]
+    result.billed_not_in_ledger = [
+        _unrecorded(ev, t)
         for t in ev.tasks
         if int(t.get("billed_tokens") or 0) > 0 and t["id"] not in recorded
-    )
+    ]
     result.jobs_lost = len(found["terminal_within_deadline"])
     result.duplicate_billed = len(found["one_billed_task_per_job"])
     result.mismatched = len({v.subject for v in found["succeeded_jobs_complete"]}) + len(
         found["no_orphan_ledger_rows"]
     )
+
+
+def _unrecorded(ev: evidence.Evidence, task: dict[str, Any]) -> dict[str, Any]:
+    """A billed task no ledger row records, with the job it was made for and how that ended."""
+    job_id = evidence.job_of_task(task)
+    job = ev.jobs.get(job_id or "")
+    rec = job.record if job else None
+    return {
+        "task_id": task["id"],
+        "billed_tokens": int(task.get("billed_tokens") or 0),
+        "job_id": job_id,
+        "job_outcome": rec.outcome.value if rec and rec.outcome else None,
+        "job_task_id": rec.provider_task_id if rec else None,
+        "error_code": rec.error.code if rec and rec.error else None,
+        "error_message": rec.error.message if rec and rec.error else None,
+        "notes": rec.notes[-6:] if rec else [],
+    }
