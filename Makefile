@@ -12,6 +12,7 @@ help:
 	@echo "make test   - lint (ruff, mypy) and the whole test suite, as CI runs it"
 	@echo "make up     - start the embedded stack in the background (Web UI on :8233)"
 	@echo "make down   - stop what 'make up' started"
+	@echo "make chaos  - fault scenarios against the embedded stack -> docs/reliability.md"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -70,6 +71,12 @@ pg-down:
 # Benchmarks on a private embedded stack (free ports, temp data dir); not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+.PHONY: chaos
+# Fault scenarios (worker SIGKILLs, Temporal restart, webhook outage, network resets, provider
+# storms) on a private embedded stack; invariants checked after each; writes docs/reliability.md.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 # A few jobs per scenario (< 60 s); tests/bench runs the same command.
 bench-smoke: $(STAMP)

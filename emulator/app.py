@@ -218,6 +218,13 @@ async def admin_tasks(request: Request) -> Response:
     return JSONResponse({"total": len(tasks), "tasks": tasks})
 
 
+async def admin_file_digest(request: Request) -> Response:
+    em = _emulator(request)
+    return JSONResponse(
+        await em.file_digest(request.path_params["task_id"], request.path_params["name"])
+    )
+
+
 async def admin_stats(request: Request) -> Response:
     return JSONResponse(_emulator(request).admin_stats())
 
@@ -314,6 +321,7 @@ def create_app(
         Route("/_emulator/faults", admin_get_faults, methods=["GET"]),
         Route("/_emulator/faults", admin_put_faults, methods=["PUT"]),
         Route("/_emulator/tasks", admin_tasks, methods=["GET"]),
+        Route("/_emulator/tasks/{task_id}/files/{name}", admin_file_digest, methods=["GET"]),
         Route("/_emulator/stats", admin_stats, methods=["GET"]),
         Route("/_emulator/reset", admin_reset, methods=["POST"]),
         Route("/_emulator/clock", admin_clock, methods=["GET", "POST"]),

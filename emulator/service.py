@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -141,6 +142,8 @@ class Emulator:
         )
         self._wake: asyncio.Event | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._digests: dict[Path, tuple[int, str]] = {}
+        """(size, sha256) per produced media file (files never change once written)."""
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -585,6 +588,31 @@ class Emulator:
 
     # -- admin -----------------------------------------------------------------
 
+    async def file_digest(self, task_id: str, name: str) -> dict[str, Any]:
+        """Size and sha256 of a task's output file, as served, whatever its URL says.
+
+        Admin only: a harness compares stored copies with the provider's bytes after the URLs
+        expired (a `url_expires_early` fault), so no signature is checked and no download is
+        counted on the task.
+        """
+        task = self.store.tasks.get(task_id)
+        if (
+            name not in FILE_TYPES
+            or task is None
+            or task.status != "succeeded"
+            or (name == "last_frame.png" and not task.req.return_last_frame)
+        ):
+            raise FileError(404, "NoSuchKey", "The specified key does not exist.")
+        shape = self.shape(task)
+        path = await (
+            self.media.video(shape) if name == "video.mp4" else self.media.last_frame(shape)
+        )
+        digest = self._digests.get(path)
+        if digest is None:
+            digest = await asyncio.to_thread(_sha256_of, path)
+            self._digests[path] = digest
+        return {"task_id": task_id, "name": name, "size": digest[0], "sha256": digest[1]}
+
     def set_faults(self, data: Any) -> list[dict[str, Any]]:
         """Replace the fault set (raises FaultSpecError with every problem listed)."""
         self.faults.replace(parse_rules(data))
@@ -618,3 +646,14 @@ class Emulator:
         self.store.advance(now)
         self.wake()
         return now
+
+
+def _sha256_of(path: Path) -> tuple[int, str]:
+    """(size, sha256 hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

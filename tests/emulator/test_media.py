@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -179,3 +180,30 @@ async def test_one_encode_per_shape_with_prewarm(tmp_path: Path) -> None:
     assert len(sizes) == 1
     assert stats["media_encodes"] == 1
     assert len(list((tmp_path / "fresh" / "media").glob("*.mp4"))) == 1
+
+
+async def test_admin_file_digest_matches_the_served_bytes_even_after_expiry(
+    emu: EmulatorHandle, client: httpx.AsyncClient
+) -> None:
+    url, task = await finished_video(client, tiny(return_last_frame=True))
+    served = (await client.get(url)).content
+    files_before = emu.emulator.store.tasks[str(task["id"])].requests["file"]
+    await emu.aadvance_clock(86400 + 60)  # the signed URL has expired
+    assert (await client.get(url)).status_code == 403
+    admin = httpx.AsyncClient(base_url=str(emu))
+    async with admin:
+        digest = (await admin.get(f"/_emulator/tasks/{task['id']}/files/video.mp4")).json()
+        frame = await admin.get(f"/_emulator/tasks/{task['id']}/files/last_frame.png")
+        missing = await admin.get("/_emulator/tasks/cgt-nope/files/video.mp4")
+        unknown_name = await admin.get(f"/_emulator/tasks/{task['id']}/files/other.bin")
+    assert digest == {
+        "task_id": task["id"],
+        "name": "video.mp4",
+        "size": len(served),
+        "sha256": hashlib.sha256(served).hexdigest(),
+    }
+    assert frame.status_code == 200 and frame.json()["size"] > 0
+    assert missing.status_code == 404 and "<Code>NoSuchKey</Code>" in missing.text
+    assert unknown_name.status_code == 404
+    # Admin reads are not downloads (and the refused GET never reached the file).
+    assert emu.emulator.store.tasks[str(task["id"])].requests["file"] == files_before

@@ -1,0 +1,203 @@
+"""Everything the invariants look at, gathered once after a scenario from the sources of truth:
+Temporal (each job's describe, result and history), the emulator's task log and file digests
+(the provider's side), the ledger file and the stored objects on disk.
+
+The invariants (`chaos.invariants`) are pure functions of this; gathering is the only I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
+from temporalio.service import RPCError
+
+from activities.ledger_sqlite import SqliteLedger
+from bench.jobs import file_path
+from core import search_attributes as sa
+from core.models import JobRecord, LedgerEntry
+
+PROMPT_SEPARATOR = ": "
+"""Job prompts are `<job id>: <text>`, so every provider task names the job that made it."""
+
+
+def job_of_task(task: dict[str, Any]) -> str | None:
+    """The job ID a provider task was created for, read from the create body's prompt."""
+    body = task.get("request") or {}
+    for item in body.get("content") or []:
+        if item.get("type") == "text":
+            text = str(item.get("text", ""))
+            if PROMPT_SEPARATOR in text:
+                return text.split(PROMPT_SEPARATOR, 1)[0]
+    return None
+
+
+@dataclass
+class StoredFile:
+    exists: bool
+    size: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class JobEvidence:
+    job_id: str
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    status: str = "unknown"
+    record: JobRecord | None = None
+    result_error: str | None = None
+    states: list[str] = field(default_factory=list)
+    """JobState values in history order (every upsert the workflow made)."""
+    video: StoredFile | None = None
+    last_frame: StoredFile | None = None
+    manifest: dict[str, Any] | None = None
+    manifest_error: str | None = None
+
+
+@dataclass
+class Evidence:
+    jobs: dict[str, JobEvidence]
+    tasks: list[dict[str, Any]]
+    """The emulator's task log (every task created during the scenario)."""
+    digests: dict[tuple[str, str], dict[str, Any]]
+    """(task ID, file name) -> the emulator's size and sha256 of that output."""
+    ledger: list[LedgerEntry]
+    """Every row in the ledger file (all scenarios so far)."""
+    known_jobs: set[str]
+    """Every job started in this run so far (a ledger row must belong to one)."""
+    deadline_seconds: float
+    """A job's own deadline per provider task it waited for (queue + execution deadline)."""
+    slack_seconds: float
+    """Allowance on top for creates, reconciles, copies and the planned outages."""
+
+    def tasks_by_job(self) -> dict[str | None, list[dict[str, Any]]]:
+        out: dict[str | None, list[dict[str, Any]]] = {}
+        for task in self.tasks:
+            out.setdefault(job_of_task(task), []).append(task)
+        return out
+
+
+def _stored(uri: str | None) -> StoredFile | None:
+    if not uri:
+        return None
+    path = file_path(uri)
+    if not path.is_file():
+        return StoredFile(exists=False)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return StoredFile(exists=True, size=size, sha256=digest.hexdigest())
+
+
+def _manifest(ev: JobEvidence, uri: str | None) -> None:
+    if not uri:
+        return
+    try:
+        ev.manifest = json.loads(file_path(uri).read_text())
+    except (OSError, ValueError) as exc:
+        ev.manifest_error = f"{type(exc).__name__}: {exc}"
+
+
+async def _job(client: Client, job_id: str) -> JobEvidence:
+    ev = JobEvidence(job_id=job_id)
+    handle = client.get_workflow_handle(job_id, result_type=JobRecord)
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        ev.result_error = f"describe failed: {exc}"
+        return ev
+    ev.started_at, ev.closed_at = desc.start_time, desc.close_time
+    ev.status = desc.status.name if desc.status else "unknown"
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        try:
+            ev.record = await handle.result()
+        except Exception as exc:  # a failed result is evidence, not a harness crash
+            ev.result_error = f"{type(exc).__name__}: {exc}"
+    history = await handle.fetch_history()
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        attrs = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        state = decode_typed_search_attributes(attrs).get(sa.JOB_STATE)
+        if state is not None:
+            ev.states.append(state)
+    rec = ev.record
+    if rec is not None:
+        ev.video, ev.last_frame = _stored(rec.video_uri), _stored(rec.last_frame_uri)
+        _manifest(ev, rec.manifest_uri)
+    return ev
+
+
+async def _digests(
+    emulator_url: str, wanted: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=60) as http:
+
+        async def one(task_id: str, name: str) -> None:
+            async with gate:
+                resp = await http.get(f"/_emulator/tasks/{task_id}/files/{name}")
+            if resp.status_code == 200:
+                out[(task_id, name)] = resp.json()
+
+        await asyncio.gather(*(one(t, n) for t, n in wanted))
+    return out
+
+
+async def gather(
+    client: Client,
+    emulator_url: str,
+    ledger_path: Path,
+    job_ids: Sequence[str],
+    *,
+    known_jobs: set[str],
+    deadline_seconds: float,
+    slack_seconds: float,
+) -> Evidence:
+    gate = asyncio.Semaphore(16)
+
+    async def one(job_id: str) -> JobEvidence:
+        async with gate:
+            return await _job(client, job_id)
+
+    jobs = {ev.job_id: ev for ev in await asyncio.gather(*(one(j) for j in job_ids))}
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=60) as http:
+        resp = await http.get("/_emulator/tasks")
+        resp.raise_for_status()
+        tasks: list[dict[str, Any]] = resp.json()["tasks"]
+    wanted: list[tuple[str, str]] = []
+    for task in tasks:
+        if task.get("status") == "succeeded":
+            wanted.append((task["id"], "video.mp4"))
+            if (task.get("request") or {}).get("return_last_frame"):
+                wanted.append((task["id"], "last_frame.png"))
+    digests = await _digests(emulator_url, wanted)
+    ledger = SqliteLedger(ledger_path)
+    try:
+        rows = await asyncio.to_thread(ledger.entries)
+    finally:
+        ledger.close()
+    return Evidence(
+        jobs=jobs,
+        tasks=tasks,
+        digests=digests,
+        ledger=rows,
+        known_jobs=set(known_jobs),
+        deadline_seconds=deadline_seconds,
+        slack_seconds=slack_seconds,
+    )

@@ -1,0 +1,242 @@
+"""Run one scenario: fresh emulator and worker, paced job starts, fault phases and disruptions
+alongside, wait for every job to close (or its deadline to pass), gather evidence, check the
+invariants. Returns a `ScenarioResult`; an exception inside becomes its `error`, not a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import traceback
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from bench import jobs as bench_jobs
+from chaos import disruptions, evidence, invariants
+from chaos.report import InvariantResult, ScenarioResult
+from chaos.scenarios import FaultPhase, Scenario
+from chaos.stack import ChaosStack
+from clients.jobs import start_job
+from core.models import GenerationRequest, Outcome
+from core.settings import Settings
+
+QUEUE_DEADLINE = 60
+EXECUTION_DEADLINE = 60
+DEADLINE_SECONDS = float(QUEUE_DEADLINE + EXECUTION_DEADLINE)
+SLACK_SECONDS = 150.0
+"""Per job on top of its deadline: create retries (429 Retry-After), reconcile rounds, copies,
+and activities orphaned by a SIGKILL (they wait out their 60 s timeout before a retry)."""
+START_RETRY_SECONDS = 120.0
+
+
+def worker_env() -> dict[str, str]:
+    """Short timeouts and deadlines so a fault costs seconds, not the production minutes."""
+    env = {
+        "SEEDANCE_RETRIES__CREATE_TIMEOUT_SECONDS": "10",
+        "SEEDANCE_RETRIES__RECONCILE_GRACE_SECONDS": "5",
+        "SEEDANCE_RETRIES__HTTP_TIMEOUT_SECONDS": "10",
+    }
+    for model in ("MINI", "FAST", "PRO"):
+        env[f"SEEDANCE_MODELS__{model}__QUEUE_DEADLINE_SECONDS"] = str(QUEUE_DEADLINE)
+        env[f"SEEDANCE_MODELS__{model}__EXECUTION_DEADLINE_SECONDS"] = str(EXECUTION_DEADLINE)
+        env[f"SEEDANCE_MODELS__{model}__EXPECTED_LATENCY_SECONDS"] = "3"
+    return env
+
+
+def request_for(job_id: str, index: int, scenario: Scenario) -> GenerationRequest:
+    last_frame = bool(scenario.last_frame_every) and index % scenario.last_frame_every == 0
+    return GenerationRequest(
+        prompt=f"{job_id}{evidence.PROMPT_SEPARATOR}a red fox in snow, take {index}",
+        model="mini",
+        duration=4,
+        resolution="480p",
+        return_last_frame=last_frame,
+    )
+
+
+async def _start_all(
+    client: Client, settings: Settings, scenario: Scenario, ids: Sequence[str], t0: float
+) -> None:
+    """Paced starts; a start refused while Temporal is down is tried again (same job ID, so a
+    start that did land is found, not doubled)."""
+
+    async def one(i: int, job_id: str) -> None:
+        await asyncio.sleep(max(0.0, t0 + i / scenario.start_rate - time.monotonic()))
+        give_up = time.monotonic() + START_RETRY_SECONDS
+        while True:
+            try:
+                await start_job(client, settings, request_for(job_id, i, scenario), job_id=job_id)
+                return
+            except RPCError:
+                if time.monotonic() > give_up:
+                    raise
+                await asyncio.sleep(0.5)
+
+    await asyncio.gather(*(one(i, j) for i, j in enumerate(ids)))
+
+
+async def _install_faults(emulator_url: str, phases: Sequence[FaultPhase], t0: float) -> None:
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=30) as http:
+        for phase in phases:
+            await asyncio.sleep(max(0.0, t0 + phase.at - time.monotonic()))
+            resp = await http.put("/_emulator/faults", json=list(phase.rules))
+            resp.raise_for_status()
+
+
+async def _wait_closed(client: Client, query: str, within: float, done: asyncio.Event) -> None:
+    """Until no job of the scenario is running (visibility), or `within` seconds pass."""
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        try:
+            if (await client.count_workflows(query)).count == 0:
+                done.set()
+                return
+        except RPCError:
+            pass  # Temporal restarting: ask again
+        await asyncio.sleep(1.0)
+
+
+async def run(
+    stack: ChaosStack, scenario: Scenario, known_jobs: set[str], seed: int
+) -> ScenarioResult:
+    result = ScenarioResult(key=scenario.key, title=scenario.title, kind=scenario.kind)
+    result.jobs = scenario.jobs
+    result.note = scenario.note
+    started = time.monotonic()
+    try:
+        await _run(stack, scenario, known_jobs, seed, result)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        await asyncio.to_thread(stack.stop_worker)
+        result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+async def _run(
+    stack: ChaosStack,
+    scenario: Scenario,
+    known_jobs: set[str],
+    seed: int,
+    result: ScenarioResult,
+) -> None:
+    tag = f"{scenario.key}-{bench_jobs.run_tag()}"
+    await asyncio.to_thread(stack.start_emulator, scenario.provider)
+    config = bench_jobs.worker_config(
+        tag, expected_latency=scenario.provider.mean_latency, extra_env=worker_env()
+    )
+    await asyncio.to_thread(stack.start_chaos_worker, config)
+    settings = bench_jobs.settings_for(config)
+    client = await stack.client()
+    ids = [f"chaos-{tag}-{i:04d}" for i in range(scenario.jobs)]
+    known_jobs.update(ids)
+    query = (
+        f"TaskQueue = '{config.task_queue}' AND WorkflowType = 'GenerationWorkflow' "
+        "AND ExecutionStatus = 'Running'"
+    )
+    log = disruptions.DisruptionLog()
+    done = asyncio.Event()
+    t0 = time.monotonic()
+    ctx = disruptions.Context(
+        stack=stack,
+        client=client,
+        query_running=query,
+        t0=t0,
+        rng=random.Random(f"{seed}-{scenario.key}"),
+        log=log,
+        done=done,
+    )
+    plays = [asyncio.create_task(disruptions.play(ctx, d)) for d in scenario.disruptions]
+    await asyncio.gather(
+        _start_all(client, settings, scenario, ids, t0),
+        _install_faults(stack.emulator_url, scenario.faults, t0),
+    )
+    last_start = time.monotonic()
+    await asyncio.gather(*plays)
+    await _wait_closed(client, query, last_start + DEADLINE_SECONDS + SLACK_SECONDS, done)
+    result.wall_to_last_close = round(time.monotonic() - t0, 1)
+    async with httpx.AsyncClient(base_url=stack.emulator_url, timeout=30) as http:
+        stats = (await http.get("/_emulator/stats")).json()
+        await http.put("/_emulator/faults", json=[])
+    ev = await evidence.gather(
+        client,
+        stack.emulator_url,
+        stack.ledger_path,
+        ids,
+        known_jobs=known_jobs,
+        deadline_seconds=DEADLINE_SECONDS,
+        slack_seconds=SLACK_SECONDS,
+    )
+    found = invariants.check_all(ev)
+    result.invariants = {
+        key: InvariantResult.of(key, invariants.INVARIANTS[key][0], violations)
+        for key, violations in found.items()
+    }
+    result.faults = disruptions.fault_counts(stats, log)
+    result.callbacks = {k: int(v) for k, v in (stats.get("callbacks") or {}).items()}
+    result.effects = dict(log.effects)
+    result.kills = log.kills
+    result.kill_phases = log.phases_hit()
+    result.events = log.events
+    result.outcomes = dict(
+        Counter(
+            (j.record.outcome.value if j.record and j.record.outcome else "none")
+            for j in ev.jobs.values()
+        )
+    )
+    result.error_codes = dict(
+        Counter(
+            j.record.error.code
+            for j in ev.jobs.values()
+            if j.record and j.record.error and j.record.outcome != Outcome.SUCCEEDED
+        )
+    )
+    took = {
+        j.job_id: (j.closed_at - j.started_at).total_seconds()
+        for j in ev.jobs.values()
+        if j.closed_at is not None and j.started_at is not None
+    }
+    if took:
+        slowest = max(took, key=took.__getitem__)
+        result.slowest_job = {
+            "job_id": slowest,
+            "seconds": round(took[slowest], 1),
+            "deadline_seconds": round(invariants.deadline_of(ev, ev.jobs[slowest]).total_seconds()),
+        }
+    result.provider_tasks = len(ev.tasks)
+    result.billed_tasks = sum(1 for t in ev.tasks if int(t.get("billed_tokens") or 0) > 0)
+    recorded = {r.provider_task_id for r in ev.ledger if r.billed}
+    result.billed_not_in_ledger = [
+        _unrecorded(ev, t)
+        for t in ev.tasks
+        if int(t.get("billed_tokens") or 0) > 0 and t["id"] not in recorded
+    ]
+    result.jobs_lost = len(found["terminal_within_deadline"])
+    result.duplicate_billed = len(found["one_billed_task_per_job"])
+    result.mismatched = len({v.subject for v in found["succeeded_jobs_complete"]}) + len(
+        found["no_orphan_ledger_rows"]
+    )
+
+
+def _unrecorded(ev: evidence.Evidence, task: dict[str, Any]) -> dict[str, Any]:
+    """A billed task no ledger row records, with the job it was made for and how that ended."""
+    job_id = evidence.job_of_task(task)
+    job = ev.jobs.get(job_id or "")
+    rec = job.record if job else None
+    return {
+        "task_id": task["id"],
+        "billed_tokens": int(task.get("billed_tokens") or 0),
+        "job_id": job_id,
+        "job_outcome": rec.outcome.value if rec and rec.outcome else None,
+        "job_task_id": rec.provider_task_id if rec else None,
+        "error_code": rec.error.code if rec and rec.error else None,
+        "error_message": rec.error.message if rec and rec.error else None,
+        "notes": rec.notes[-6:] if rec else [],
+    }

@@ -1,0 +1,317 @@
+"""The chaos scenarios, as data: jobs, provider fault rules, process disruptions.
+
+A scenario says what to do, never how: the runner (`chaos.runner`) starts its jobs at its pace,
+installs its emulator fault phases, plays its disruptions (`chaos.disruptions`) alongside, then
+checks every invariant (`chaos.invariants`). The full plan is `make chaos`; the smoke plan is
+the same scenarios with a handful of jobs, run by `tests/chaos` inside `make test`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bench.stack import EmulatorSpec
+
+Rule = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FaultPhase:
+    """From `at` seconds after the first start, the emulator's fault set is `rules`."""
+
+    at: float
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class WorkerKills:
+    """SIGKILL the worker `count` times, `min_gap`-`max_gap` s apart (random), restarting it
+    each time. Every `ledger_every`-th kill first holds the ledger's write lock for
+    `ledger_hold` s so record_cost activities are mid-write when the kill lands."""
+
+    count: int
+    min_gap: float
+    max_gap: float
+    first_after: float = 2.0
+    ledger_every: int = 4
+    ledger_hold: float = 2.5
+
+
+@dataclass(frozen=True)
+class TemporalRestarts:
+    """Stop the dev server at each of `at` (s after the first start), start it again on the
+    same SQLite file and port after `down` s."""
+
+    at: tuple[float, ...]
+    down: float
+
+
+@dataclass(frozen=True)
+class WebhookOutage:
+    """Stop the webhook receiver at `at` for `down` s (callbacks fail; polls must repair)."""
+
+    at: float
+    down: float
+
+
+@dataclass(frozen=True)
+class NetworkCuts:
+    """Reset every connection on the worker->provider path `count` times, `every` s apart
+    from `first_after`, refusing new connections for `down` s each time."""
+
+    count: int
+    every: float
+    down: float
+    first_after: float = 2.0
+
+
+Disruption = WorkerKills | TemporalRestarts | WebhookOutage | NetworkCuts
+Kind = Literal["process", "provider", "process+provider"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: Kind
+    jobs: int
+    start_rate: float
+    """Jobs started per second (paced, so faults meet jobs in every phase)."""
+    faults: tuple[FaultPhase, ...] = ()
+    disruptions: tuple[Disruption, ...] = ()
+    last_frame_every: int = 3
+    """Every n-th job asks for the last frame too (0 = none)."""
+    provider: EmulatorSpec = field(
+        default_factory=lambda: EmulatorSpec(queue_seconds=1.0, run_seconds=2.0, jitter=0.5)
+    )
+    note: str = ""
+
+    def smaller(self, jobs: int, **changes: Any) -> Scenario:
+        rate = min(self.start_rate, max(1.0, jobs / 4))
+        return dataclasses.replace(self, jobs=jobs, start_rate=rate, **changes)
+
+
+# ---- provider storms: rules in the emulator's own format (emulator/README.md) ----------------
+
+AMBIGUOUS_20: tuple[Rule, ...] = (
+    {"kind": "create_ambiguous", "mode": "reset", "probability": 0.16, "name": "amb reset"},
+    {
+        "kind": "create_ambiguous",
+        "mode": "delay",
+        "delay_seconds": 15,
+        "probability": 0.05,
+        "name": "amb delay",
+    },
+)
+"""About 20% of creates ambiguous (0.16 + 0.84 x 0.05): the task is made, then the connection
+is reset, or the answer comes after the worker's 10 s create timeout."""
+
+CREATE_STORM = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
+            *AMBIGUOUS_20,
+        ),
+    ),
+    FaultPhase(
+        6,
+        (
+            {"kind": "create_429", "retry_after": 2, "max_hits": 12, "name": "429 burst"},
+            {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
+            *AMBIGUOUS_20,
+        ),
+    ),
+    FaultPhase(
+        10,
+        (
+            {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
+        ),
+    ),
+    FaultPhase(
+        18,
+        (
+            {"kind": "create_429", "retry_after": 3, "max_hits": 12, "name": "429 burst"},
+            {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
+        ),
+    ),
+    FaultPhase(
+        22,
+        (
+            {"kind": "create_5xx", "probability": 0.3, "name": "5xx 30%"},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1, "name": "get 5xx 10%"},
+        ),
+    ),
+)
+
+CALLBACK_STORM = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "callback_drop", "probability": 0.25},
+            {"kind": "callback_duplicate", "count": 3, "probability": 0.3},
+            {"kind": "callback_reorder", "probability": 0.3},
+            {"kind": "callback_delay", "seconds": 4, "probability": 0.2},
+        ),
+    ),
+)
+
+DOWNLOAD_STORM = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.25},
+            {"kind": "slow_download", "bytes_per_second": 250_000, "probability": 0.3},
+            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.3},
+        ),
+    ),
+)
+
+EVERYTHING = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "create_5xx", "probability": 0.3},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1},
+            {"kind": "callback_drop", "probability": 0.2},
+            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
+            {"kind": "callback_reorder", "probability": 0.2},
+            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
+            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
+            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+        ),
+    ),
+    FaultPhase(
+        15,
+        (
+            {"kind": "create_429", "retry_after": 2, "max_hits": 10, "name": "429 burst"},
+            {"kind": "create_5xx", "probability": 0.3},
+            *AMBIGUOUS_20,
+            {"kind": "get_5xx", "probability": 0.1},
+            {"kind": "callback_drop", "probability": 0.2},
+            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
+            {"kind": "callback_reorder", "probability": 0.2},
+            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
+            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
+            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+        ),
+    ),
+)
+"""Every provider storm at once, at slightly lower rates where they would starve the run."""
+
+SLOW_COPIES = (
+    FaultPhase(0, ({"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.3},)),
+)
+"""In the worker-kill scenario: some copies take ~2 s, so kills also land mid-copy."""
+
+PROVIDER_BIG_VIDEOS = EmulatorSpec(
+    queue_seconds=1.0, run_seconds=2.0, jitter=0.5, min_video_bytes=600_000
+)
+
+FULL: tuple[Scenario, ...] = (
+    Scenario(
+        key="worker-kills",
+        title="Worker SIGKILLed at random moments, restarted each time",
+        kind="process",
+        jobs=120,
+        start_rate=1.0,
+        faults=SLOW_COPIES,
+        disruptions=(WorkerKills(count=16, min_gap=4.0, max_gap=9.0),),
+        provider=PROVIDER_BIG_VIDEOS,
+        note="30% of copies are slowed to ~2 s so kills also land mid-copy; every 4th kill "
+        "holds the ledger's write lock first so it lands mid-write.",
+    ),
+    Scenario(
+        key="temporal-restart",
+        title="Temporal dev server stopped and restarted (same SQLite file and port)",
+        kind="process",
+        jobs=40,
+        start_rate=1.5,
+        disruptions=(TemporalRestarts(at=(8.0, 22.0), down=4.0),),
+    ),
+    Scenario(
+        key="webhook-outage",
+        title="Webhook receiver down for a while",
+        kind="process",
+        jobs=40,
+        start_rate=1.5,
+        disruptions=(WebhookOutage(at=5.0, down=15.0),),
+    ),
+    Scenario(
+        key="network-resets",
+        title="Provider network path reset (RST every connection, refuse new ones)",
+        kind="process",
+        jobs=40,
+        start_rate=1.5,
+        disruptions=(NetworkCuts(count=8, every=4.0, down=1.5),),
+    ),
+    Scenario(
+        key="create-storm",
+        title="Creates: 30% 5xx, 20% ambiguous, 429 bursts with Retry-After; GET 5xx",
+        kind="provider",
+        jobs=60,
+        start_rate=2.0,
+        faults=CREATE_STORM,
+    ),
+    Scenario(
+        key="callback-storm",
+        title="Callbacks dropped, duplicated, reordered and delayed",
+        kind="provider",
+        jobs=60,
+        start_rate=2.0,
+        faults=CALLBACK_STORM,
+    ),
+    Scenario(
+        key="download-storm",
+        title="Output URLs expiring early, slow and truncated downloads",
+        kind="provider",
+        jobs=60,
+        start_rate=2.0,
+        faults=DOWNLOAD_STORM,
+        provider=PROVIDER_BIG_VIDEOS,
+    ),
+    Scenario(
+        key="everything",
+        title="All at once: kills, a Temporal restart, a webhook outage, network cuts and "
+        "every provider storm",
+        kind="process+provider",
+        jobs=80,
+        start_rate=1.0,
+        faults=EVERYTHING,
+        disruptions=(
+            WorkerKills(count=6, min_gap=6.0, max_gap=12.0, first_after=5.0, ledger_every=3),
+            TemporalRestarts(at=(35.0,), down=4.0),
+            WebhookOutage(at=50.0, down=12.0),
+            NetworkCuts(count=6, every=11.0, down=1.5, first_after=8.0),
+        ),
+        provider=PROVIDER_BIG_VIDEOS,
+    ),
+)
+
+
+def _smoke(scenario: Scenario) -> Scenario:
+    """A handful of jobs, disruptions shrunk to match (same code paths)."""
+    small: list[Disruption] = []
+    for d in scenario.disruptions:
+        if isinstance(d, WorkerKills):
+            small.append(dataclasses.replace(d, count=2, min_gap=2.0, max_gap=3.0, ledger_every=2))
+        elif isinstance(d, TemporalRestarts):
+            small.append(dataclasses.replace(d, at=(3.0,), down=2.0))
+        elif isinstance(d, WebhookOutage):
+            small.append(dataclasses.replace(d, at=1.0, down=5.0))
+        elif isinstance(d, NetworkCuts):
+            small.append(dataclasses.replace(d, count=2, every=2.0, down=1.0))
+    phases = tuple(dataclasses.replace(p, at=p.at / 4) for p in scenario.faults)
+    return scenario.smaller(6, disruptions=tuple(small), faults=phases)
+
+
+SMOKE: tuple[Scenario, ...] = tuple(_smoke(s) for s in FULL)
+PLANS = {"full": FULL, "smoke": SMOKE}
