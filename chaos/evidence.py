@@ -58,7 +58,8 @@ class JobEvidence:
     record: JobRecord | None = None
     result_error: str | None = None
     states: list[str] = field(default_factory=list)
-    """JobState values in history order (every upsert the workflow made)."""
+    """JobState values in history order: the one the job was started with (v3 jobs), then
+    every upsert the workflow made."""
     video: StoredFile | None = None
     last_frame: StoredFile | None = None
     manifest: dict[str, Any] | None = None
@@ -129,9 +130,12 @@ async def _job(client: Client, job_id: str) -> JobEvidence:
             ev.result_error = f"{type(exc).__name__}: {exc}"
     history = await handle.fetch_history()
     for event in history.events:
-        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes.search_attributes
+        elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            attrs = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        else:
             continue
-        attrs = event.upsert_workflow_search_attributes_event_attributes.search_attributes
         state = decode_typed_search_attributes(attrs).get(sa.JOB_STATE)
         if state is not None:
             ev.states.append(state)

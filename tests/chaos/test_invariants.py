@@ -253,3 +253,28 @@ def test_a_state_moving_backwards_is_reported() -> None:
     found = states_only_forward(ev)
     assert subjects(found) == {"j1", "j2"}
     assert any("running -> queued" in v.detail for v in found)
+
+
+def test_states_published_with_the_next_change_are_in_order_within_the_timeline() -> None:
+    """v3 jobs start with JobState set and publish SUBMITTING only with the next change."""
+    ev = clean()
+    ev.jobs["j1"].states = ["received", "queued", "running", "storing", "succeeded"]
+    assert states_only_forward(ev) == []
+
+
+def test_a_published_state_the_record_never_had_is_reported() -> None:
+    ev = clean()
+    ev.jobs["j1"].states = ["received", "queued", "succeeded"]
+    record = ev.jobs["j1"].record
+    assert record is not None
+    record.timeline = [c for c in record.timeline if c.state != JobState.QUEUED]
+    found = states_only_forward(ev)
+    assert subjects(found) == {"j1"} and "differs" in found[0].detail
+
+
+def test_a_record_timeline_moving_backwards_is_reported() -> None:
+    ev = clean()
+    record = ev.jobs["j1"].record
+    assert record is not None
+    record.timeline = [*record.timeline[:3], record.timeline[1], *record.timeline[3:]]
+    assert any("record timeline moved" in v.detail for v in states_only_forward(ev))
