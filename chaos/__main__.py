@@ -2,7 +2,8 @@
 
 Starts a private embedded stack (fresh ports, temporary data directory, Temporal on a SQLite
 file), runs the scenarios in order and checks the invariants after each. A full run of every
-scenario writes `chaos/results/latest.json` and `docs/reliability.md`; a smoke or partial run
+scenario (and then the bad-input and security suites, `chaos.suites`) writes
+`chaos/results/latest.json` and `docs/reliability.md`; a smoke or partial run
 writes under `.data/chaos/` (git-ignored) unless told otherwise, so it never replaces the
 published figures. Exit code 0 only when every scenario ran and every invariant held.
 """
@@ -25,6 +26,7 @@ from chaos import runner
 from chaos.report import RunResult, write_json, write_markdown
 from chaos.scenarios import PLANS
 from chaos.stack import ChaosStack
+from chaos.suites import run_suites
 
 DEFAULT_SEED = 20261124
 
@@ -96,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(data, ignore_errors=True)
     published = plan == "full" and keys == all_keys
+    if published:  # a smoke or partial run is for the scenarios; `make test` runs the suites
+        print("chaos: bad-input and security suites ...", flush=True)
+        run.suites = run_suites()
+        print(
+            f"  {sum(s.passed for s in run.suites)} passed, "
+            f"{sum(s.failed for s in run.suites)} failed in {len(run.suites)} modules",
+            flush=True,
+        )
     out_dir = ROOT / "chaos" / "results" if published else ROOT / ".data" / "chaos"
     stem = "latest" if published else f"{plan}-{'-'.join(keys) if keys != all_keys else 'all'}"
     json_path = args.results or out_dir / f"{stem}.json"

@@ -17,6 +17,7 @@ from typing import Any
 
 from chaos.disruptions import KillRecord
 from chaos.invariants import Violation
+from chaos.suites import SuiteResult
 
 SHOWN_VIOLATIONS = 20
 REQUIRED_KILL_PHASES = ("submit", "wait", "copy", "ledger")
@@ -90,10 +91,13 @@ class RunResult:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds: float = 0.0
     results_file: str = ""
+    suites: list[SuiteResult] = field(default_factory=list)
+    """The bad-input and security suites (`chaos.suites`), when this run ran them."""
 
     @property
     def holds(self) -> bool:
-        return bool(self.scenarios) and all(s.holds for s in self.scenarios)
+        suites_pass = all(not s.failed for s in self.suites)
+        return bool(self.scenarios) and all(s.holds for s in self.scenarios) and suites_pass
 
     def totals(self) -> dict[str, Any]:
         faults: dict[str, int] = {}
@@ -108,6 +112,8 @@ class RunResult:
             "jobs_lost": sum(s.jobs_lost for s in self.scenarios),
             "duplicate_billed": sum(s.duplicate_billed for s in self.scenarios),
             "mismatched": sum(s.mismatched for s in self.scenarios),
+            "security_tests_passed": sum(s.passed for s in self.suites),
+            "security_tests_failed": sum(s.failed for s in self.suites),
             "invariants_hold": self.holds,
         }
 
@@ -224,6 +230,30 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
     return lines
 
 
+def _suites_md(run: RunResult) -> list[str]:
+    if not run.suites:
+        return []
+    passed = sum(s.passed for s in run.suites)
+    failed = sum(s.failed for s in run.suites)
+    lines = [
+        "## Bad input and security",
+        "",
+        f"The suites that attack the pipeline's edges, run by this command and by `make test`: "
+        f"**{passed} passed, {failed} failed**. Property-based ones use hypothesis; pipeline "
+        "ones run real jobs on the dev or time-skipping server against the emulator and assert "
+        "that no workflow task failed.",
+        "",
+        "| module | what it attacks | passed | failed |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    lines += [
+        f"| `{s.module}` | {s.attacks} | {s.passed} | "
+        f"{s.failed if not s.failed else f'**{s.failed}**'} |"
+        for s in run.suites
+    ]
+    return [*lines, ""]
+
+
 def to_markdown(run: RunResult) -> str:
     t = run.totals()
     m = run.machine
@@ -246,6 +276,8 @@ def to_markdown(run: RunResult) -> str:
         f"| jobs lost | {t['jobs_lost']} |",
         f"| duplicate billed tasks | {t['duplicate_billed']} |",
         f"| mismatched records | {t['mismatched']} |",
+        f"| bad-input and security tests | {t['security_tests_passed']} passed, "
+        f"{t['security_tests_failed']} failed |",
         "",
         "Faults injected per kind (`provider:*` from the emulator's own hit counters, the rest "
         "from the harness's kill/restart/cut counters):",
@@ -288,13 +320,16 @@ def to_markdown(run: RunResult) -> str:
         "4. **No ledger row without a job**: every row's job was started by this run, its "
         "task is in the provider's log under that job, and its tokens are the provider's "
         "billed tokens for that task (whatever the job's outcome).",
-        "5. **No job state moved backwards**: the `JobState` values the workflow upserted, in "
-        "history order, only move forward (`core.job_state.job_moves_forward`), and the "
-        "record's timeline is the same sequence.",
+        "5. **No job state moved backwards**: the `JobState` values the job was started with "
+        "and then upserted, in history order, only move forward "
+        "(`core.job_state.job_moves_forward`); so does the record's timeline, and the "
+        "published states appear in it in the same order, ending where it ends (a job "
+        "publishes `submitting` only with its next change).",
         "",
         "Jobs lost = violations of 1; duplicate billed tasks = violations of 2; mismatched "
         "records = jobs violating 3 plus rows violating 4.",
         "",
+        *_suites_md(run),
         "## What this does not cover",
         "",
         "- One worker process, file storage and the SQLite ledger, as the embedded stack runs; "

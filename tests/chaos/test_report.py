@@ -6,6 +6,7 @@ from __future__ import annotations
 from chaos.disruptions import KillRecord
 from chaos.invariants import INVARIANTS, Violation
 from chaos.report import InvariantResult, RunResult, ScenarioResult, to_markdown
+from chaos.suites import SuiteResult
 
 
 def scenario(violations: dict[str, list[Violation]] | None = None) -> ScenarioResult:
@@ -79,3 +80,17 @@ def test_a_violation_is_named_and_flips_the_headline() -> None:
     assert "**VIOLATED** (1 violations)" in md
     assert "- `job-2`: 2 billed provider tasks" in md
     assert run_of(bad).totals()["invariants_hold"] is False
+
+
+def test_the_security_suites_are_tabled_and_a_failure_flips_the_headline() -> None:
+    run = run_of(scenario())
+    run.suites = [
+        SuiteResult("tests/security/test_a.py", "Attacks the config loader.", 17, 0, 2.0),
+        SuiteResult("tests/security/test_b.py", "Attacks callbacks.", 8, 0, 5.5),
+    ]
+    text = to_markdown(run)
+    assert "## Bad input and security" in text and "**25 passed, 0 failed**" in text
+    assert "| `tests/security/test_a.py` | Attacks the config loader. | 17 | 0 |" in text
+    assert run.holds
+    run.suites[1].failed = 1
+    assert not run.holds and "| **1** |" in to_markdown(run)
