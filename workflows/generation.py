@@ -175,8 +175,9 @@ class GenerationWorkflow:
         # Version by input: `start_job` sets JobState with the start since v3, so a job started
         # that way runs the v3 shape with no patch marker (each costs a marker event plus a
         # TemporalChangeVersion upsert). v3: one upsert per visible change instead of one per
-        # field; the breaker, budgets, confirmed terminal callbacks and bounded ambiguous
-        # creates without their patches. Older histories keep their shapes.
+        # field; the copy before the breaker report; the breaker, budgets, confirmed terminal
+        # callbacks and bounded ambiguous creates without their patches. Older histories keep
+        # their shapes.
         started_with = {p.key.name for p in workflow.info().typed_search_attributes}
         self._v3 = sa.JOB_STATE.name in started_with
         self._sa_pending: dict[str, SearchAttributeUpdate[Any]] = {}
@@ -308,8 +309,16 @@ class GenerationWorkflow:
                 continue
             attempts_on_model += 1
             if task.status == "succeeded":
-                await self._report(model, ok=True, probe=probe)
-                await self._store(task, model)
+                if self._v3:  # copy first: the breaker report is not on the way to storage
+                    try:
+                        await self._store(task, model)
+                    except JobEnded:  # the copy failed, the provider did not
+                        await self._report(model, ok=True, probe=probe)
+                        raise
+                    await self._report(model, ok=True, probe=probe)
+                else:
+                    await self._report(model, ok=True, probe=probe)
+                    await self._store(task, model)
                 await self._finish(Outcome.SUCCEEDED, None)
                 return
             cls = classify_task_failure(task.status, task.error.code if task.error else None)
