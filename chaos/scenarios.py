@@ -207,10 +207,24 @@ EVERYTHING = (
 )
 """Every provider storm at once, at slightly lower rates where they would starve the run."""
 
-SLOW_COPIES = (
-    FaultPhase(0, ({"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.3},)),
+SLOW_CREATES_AND_COPIES = (
+    FaultPhase(
+        0,
+        (
+            {
+                "kind": "create_ambiguous",
+                "mode": "delay",
+                "delay_seconds": 2,
+                "probability": 0.3,
+                "name": "slow create (answered within the 10 s create timeout)",
+            },
+            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.3},
+        ),
+    ),
 )
-"""In the worker-kill scenario: some copies take ~2 s, so kills also land mid-copy."""
+"""In the worker-kill scenario: some creates take 2 s (the emulator's delayed answer, well
+inside the worker's create timeout, so not ambiguous unless a kill lands in them) and some
+copies ~2 s, so kills also land mid-submit and mid-copy. A create is otherwise ~50 ms."""
 
 PROVIDER_BIG_VIDEOS = EmulatorSpec(
     queue_seconds=1.0, run_seconds=2.0, jitter=0.5, min_video_bytes=600_000
@@ -223,11 +237,13 @@ FULL: tuple[Scenario, ...] = (
         kind="process",
         jobs=120,
         start_rate=1.0,
-        faults=SLOW_COPIES,
+        faults=SLOW_CREATES_AND_COPIES,
         disruptions=(WorkerKills(count=16, min_gap=4.0, max_gap=9.0),),
         provider=PROVIDER_BIG_VIDEOS,
-        note="30% of copies are slowed to ~2 s so kills also land mid-copy; every 4th kill "
-        "holds the ledger's write lock first so it lands mid-write.",
+        note="30% of creates are answered after 2 s and 30% of copies slowed to ~2 s so kills "
+        "also land mid-submit and mid-copy (the creates count as `provider:create_ambiguous` "
+        "hits, delay mode); every 4th kill holds the ledger's write lock first so it lands "
+        "mid-write.",
     ),
     Scenario(
         key="temporal-restart",
