@@ -174,34 +174,24 @@ DOWNLOAD_STORM = (
     ),
 )
 
+EVERY_STORM: tuple[Rule, ...] = (
+    {"kind": "create_5xx", "probability": 0.3},
+    *AMBIGUOUS_20,
+    {"kind": "get_5xx", "probability": 0.1},
+    {"kind": "callback_drop", "probability": 0.2},
+    {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
+    {"kind": "callback_reorder", "probability": 0.2},
+    {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
+    {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
+    {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+)
 EVERYTHING = (
-    FaultPhase(
-        0,
-        (
-            {"kind": "create_5xx", "probability": 0.3},
-            *AMBIGUOUS_20,
-            {"kind": "get_5xx", "probability": 0.1},
-            {"kind": "callback_drop", "probability": 0.2},
-            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
-            {"kind": "callback_reorder", "probability": 0.2},
-            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
-            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
-            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
-        ),
-    ),
+    FaultPhase(0, EVERY_STORM),
     FaultPhase(
         15,
         (
             {"kind": "create_429", "retry_after": 2, "max_hits": 10, "name": "429 burst"},
-            {"kind": "create_5xx", "probability": 0.3},
-            *AMBIGUOUS_20,
-            {"kind": "get_5xx", "probability": 0.1},
-            {"kind": "callback_drop", "probability": 0.2},
-            {"kind": "callback_duplicate", "count": 2, "probability": 0.2},
-            {"kind": "callback_reorder", "probability": 0.2},
-            {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.2},
-            {"kind": "truncated_download", "fraction": 0.4, "probability": 0.2},
-            {"kind": "url_expires_early", "ttl_seconds": 2, "probability": 0.1},
+            *EVERY_STORM,
         ),
     ),
 )
