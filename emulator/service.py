@@ -565,17 +565,10 @@ class Emulator:
         task = self.store.tasks.get(task_id)
         if task is not None:
             task.requests["file"] += 1
-        if (
-            media_type is None
-            or task is None
-            or task.status != "succeeded"
-            or (name == "last_frame.png" and not task.req.return_last_frame)
-        ):
+        if media_type is None:
             raise FileError(404, "NoSuchKey", "The specified key does not exist.")
-        shape = self.shape(task)
-        path = await (
-            self.media.video(shape) if name == "video.mp4" else self.media.last_frame(shape)
-        )
+        path = await self._output_path(task, name)
+        assert task is not None  # _output_path refused a missing task
         ctx = self.task_context(task)
         answer = FileAnswer(path=path, media_type=media_type)
         slow = self.faults.fire({"slow_download"}, ctx)
@@ -586,6 +579,20 @@ class Emulator:
             answer.truncate_at = cut
         return answer
 
+    async def _output_path(self, task: TaskRecord | None, name: str) -> Path:
+        """The rendered file behind a task's output `name`; 404 unless the task succeeded
+        and produced it (a last frame only when asked for)."""
+        if (
+            task is None
+            or task.status != "succeeded"
+            or (name == "last_frame.png" and not task.req.return_last_frame)
+        ):
+            raise FileError(404, "NoSuchKey", "The specified key does not exist.")
+        shape = self.shape(task)
+        return await (
+            self.media.video(shape) if name == "video.mp4" else self.media.last_frame(shape)
+        )
+
     # -- admin -----------------------------------------------------------------
 
     async def file_digest(self, task_id: str, name: str) -> dict[str, Any]:
@@ -595,18 +602,9 @@ class Emulator:
         expired (a `url_expires_early` fault), so no signature is checked and no download is
         counted on the task.
         """
-        task = self.store.tasks.get(task_id)
-        if (
-            name not in FILE_TYPES
-            or task is None
-            or task.status != "succeeded"
-            or (name == "last_frame.png" and not task.req.return_last_frame)
-        ):
+        if name not in FILE_TYPES:
             raise FileError(404, "NoSuchKey", "The specified key does not exist.")
-        shape = self.shape(task)
-        path = await (
-            self.media.video(shape) if name == "video.mp4" else self.media.last_frame(shape)
-        )
+        path = await self._output_path(self.store.tasks.get(task_id), name)
         digest = self._digests.get(path)
         if digest is None:
             digest = await asyncio.to_thread(_sha256_of, path)
