@@ -23,18 +23,18 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/python -m stack up
+	$(BIN)/python -m seedance_pipeline.stack up
 
 down:
-	@test -x $(BIN)/python && $(BIN)/python -m stack down || echo "nothing to stop"
+	@test -x $(BIN)/python && $(BIN)/python -m seedance_pipeline.stack down || echo "nothing to stop"
 
 demo: $(STAMP)
-	$(BIN)/python -m stack demo
+	$(BIN)/python -m seedance_pipeline.stack demo
 
 .PHONY: screenshots
 screenshots: $(STAMP)  # Web UI screenshots for the README (docs/screenshots/)
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
-	$(BIN)/python -m stack.screenshots
+	$(BIN)/python -m seedance_pipeline.stack.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -59,13 +59,13 @@ clean: down
 .PHONY: pg-deps pg-up pg-down
 
 pg-deps:
-	$(PY) -m stack.postgres deps
+	$(PY) -m seedance_pipeline.stack.postgres deps
 
 pg-up: pg-deps
-	$(PY) -m stack.postgres up
+	$(PY) -m seedance_pipeline.stack.postgres up
 
 pg-down:
-	$(PY) -m stack.postgres down
+	$(PY) -m seedance_pipeline.stack.postgres down
 
 .PHONY: bench bench-smoke
 # Benchmarks on a private embedded stack (free ports, temp data dir); not part of `make test`.

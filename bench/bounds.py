@@ -12,7 +12,7 @@ import hashlib
 import time
 from typing import Any
 
-from activities.object_store import S3_PART_BYTES, S3_PARTS_IN_FLIGHT
+from seedance_pipeline.adapters.object_store import S3_PART_BYTES, S3_PARTS_IN_FLIGHT
 
 PROCESS_LABELS = {
     "temporal": "Temporal",

@@ -23,9 +23,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench.floor_workflow import FLOOR_WORKFLOW, FloorShape, FloorWorkflow
 from bench.stack import MODEL, WorkerConfig
-from clients.jobs import start_job
-from core.models import GenerationRequest, JobRecord
-from core.settings import Settings, load_settings
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord
+from seedance_pipeline.core.settings import Settings, load_settings
 
 
 def run_tag() -> str:

@@ -26,8 +26,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.procs import Proc, cpu_seconds, free_port, http_ok, port_open
-from core.search_attributes import dev_server_flags
-from stack.binaries import sqlite_file_flags, temporal_cli
+from seedance_pipeline.core.search_attributes import dev_server_flags
+from seedance_pipeline.stack.binaries import sqlite_file_flags, temporal_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_IGNORE = shutil.ignore_patterns(
@@ -213,7 +213,7 @@ class BenchStack:
             argv += sqlite_file_flags(self.data / "temporal.sqlite")
         self.temporal = self._proc("temporal", argv, self.env())
         self.temporal.wait_ready(lambda: port_open(self.ports.temporal))
-        webhook = [sys.executable, "-m", "webhook", "--host", "127.0.0.1"]
+        webhook = [sys.executable, "-m", "seedance_pipeline.webhook", "--host", "127.0.0.1"]
         self.webhook = self._proc(
             "webhook", [*webhook, "--port", str(self.ports.webhook)], self.env()
         )
@@ -226,7 +226,7 @@ class BenchStack:
         argv = [
             sys.executable,
             "-m",
-            "emulator",
+            "seedance_pipeline.emulator",
             "--host",
             "127.0.0.1",
             "--port",

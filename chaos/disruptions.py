@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from chaos.scenarios import Disruption, NetworkCuts, TemporalRestarts, WebhookOutage, WorkerKills
 from chaos.stack import ChaosStack
-from core import search_attributes as sa
+from seedance_pipeline.core import search_attributes as sa
 
 PHASE_OF_ACTIVITY = {
     "resolve_model": "resolve",

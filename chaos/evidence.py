@@ -22,10 +22,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError
 
-from activities.ledger_sqlite import SqliteLedger
 from bench.jobs import file_path
-from core import search_attributes as sa
-from core.models import JobRecord, LedgerEntry
+from seedance_pipeline.adapters.ledger_sqlite import SqliteLedger
+from seedance_pipeline.core import search_attributes as sa
+from seedance_pipeline.core.models import JobRecord, LedgerEntry
 
 PROMPT_SEPARATOR = ": "
 """Job prompts are `<job id>: <text>`, so every provider task names the job that made it."""

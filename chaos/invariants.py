@@ -21,8 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from chaos.evidence import Evidence, JobEvidence, job_of_task
-from core.job_state import TERMINAL_JOB_STATES, job_moves_forward
-from core.models import JobState, Outcome
+from seedance_pipeline.core.job_state import TERMINAL_JOB_STATES, job_moves_forward
+from seedance_pipeline.core.models import JobState, Outcome
 
 
 @dataclass(frozen=True)

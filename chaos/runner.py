@@ -22,9 +22,9 @@ from chaos import disruptions, evidence, invariants
 from chaos.report import InvariantResult, ScenarioResult
 from chaos.scenarios import FaultPhase, Scenario
 from chaos.stack import ChaosStack
-from clients.jobs import start_job
-from core.models import GenerationRequest, Outcome
-from core.settings import Settings
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, Outcome
+from seedance_pipeline.core.settings import Settings
 
 QUEUE_DEADLINE = 60
 EXECUTION_DEADLINE = 60

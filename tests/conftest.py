@@ -17,10 +17,10 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from clients.temporal_client import with_pydantic
-from clients.temporal_setup import ensure_search_attributes
-from core.search_attributes import ALL_KEYS
-from stack.binaries import temporal_cli, temporal_test_server
+from seedance_pipeline.clients.temporal_client import with_pydantic
+from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
+from seedance_pipeline.core.search_attributes import ALL_KEYS
+from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
 
 
 def free_port() -> int:

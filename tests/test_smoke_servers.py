@@ -7,7 +7,7 @@ async def test_dev_server_has_search_attributes(client: Client) -> None:
     """Every custom search attribute is registered on the session's dev server."""
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-    from core.search_attributes import ALL_KEYS
+    from seedance_pipeline.core.search_attributes import ALL_KEYS
 
     resp = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=client.namespace)

@@ -35,7 +35,7 @@ from bench.profile import Profile, py_spy
 from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack, EmulatorSpec
 from bench.stats import median
-from core.models import Outcome
+from seedance_pipeline.core.models import Outcome
 
 TARGET_RATIO = 0.80
 TARGET_GROWTH_MB = 64.0

@@ -26,8 +26,8 @@ from bench.profile import Profile
 from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack, EmulatorSpec, cores_used
 from bench.stats import median, ratio
-from core.models import Outcome
-from core.settings import Settings
+from seedance_pipeline.core.models import Outcome
+from seedance_pipeline.core.settings import Settings
 
 TARGET_RATIO = 0.70
 TARGET_PER_MINUTE = 300.0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import load_settings
-from emulator.testing import running_emulator
+from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.emulator.testing import running_emulator
 
 
 def test_requests_are_counted_per_task(tmp_path: Path) -> None:

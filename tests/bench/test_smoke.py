@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings
+from seedance_pipeline.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_BUDGET_SECONDS = 60

@@ -13,9 +13,9 @@ from bench.plain_copy import StreamReader
 from bench.profile import summarise
 from bench.report import Figure, RunResult, ScenarioResult, render_markdown
 from bench.stack import BenchStack, EmulatorSpec
-from core.models import GenerationRequest
-from core.request_body import build_create_body
-from core.settings import load_settings
+from seedance_pipeline.core.models import GenerationRequest
+from seedance_pipeline.core.request_body import build_create_body
+from seedance_pipeline.core.settings import load_settings
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -72,7 +72,7 @@ def test_bench_env_sets_everything_stack_env_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The harness mirrors `stack.embedded.stack_env()`; a new key there must appear here."""
-    from stack import embedded
+    from seedance_pipeline.stack import embedded
 
     for name in ("ARK_API_KEY", "VOLC_ARK_API_KEY", "SEEDANCE_PROVIDER"):
         monkeypatch.delenv(name, raising=False)

@@ -19,7 +19,7 @@ from chaos.invariants import (
     succeeded_jobs_complete,
     terminal_within_deadline,
 )
-from core.models import (
+from seedance_pipeline.core.models import (
     Attempt,
     GenerationRequest,
     JobRecord,

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from core.breaker import Breaker, BreakerConfig, BreakerState, HealthReport
+from seedance_pipeline.core.breaker import Breaker, BreakerConfig, BreakerState, HealthReport
 
 T0 = datetime(2026, 11, 24, tzinfo=UTC)
 CFG = BreakerConfig(

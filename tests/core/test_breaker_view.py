@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities.breaker_view import ClosedBreakerCache, ReportBatcher
-from core.breaker import Admission, Breaker, BreakerState, HealthReport
+from seedance_pipeline.activities.breaker_view import ClosedBreakerCache, ReportBatcher
+from seedance_pipeline.core.breaker import Admission, Breaker, BreakerState, HealthReport
 
 
 class FakeClock:

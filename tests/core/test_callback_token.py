@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.callback_token import InvalidToken, callback_url, make_token, read_token
+from seedance_pipeline.core.callback_token import InvalidToken, callback_url, make_token, read_token
 
 SECRET = b"test-secret-0123456789"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.models import Outcome
-from core.outcomes import classify_code, classify_http, classify_task_failure
+from seedance_pipeline.core.models import Outcome
+from seedance_pipeline.core.outcomes import classify_code, classify_http, classify_task_failure
 
 
 @pytest.mark.parametrize(

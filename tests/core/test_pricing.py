@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.pricing import cost, estimate_tokens, frame_size
+from seedance_pipeline.core.pricing import cost, estimate_tokens, frame_size
 
 
 class TestTokens:

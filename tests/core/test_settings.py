@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import ConfigError, load_settings
+from seedance_pipeline.core.settings import ConfigError, load_settings
 
 
 class TestDefaults:

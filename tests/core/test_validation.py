@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from core.models import GenerationRequest, Reference
-from core.settings import load_settings
-from core.validation import validate_request
+from seedance_pipeline.core.models import GenerationRequest, Reference
+from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.core.validation import validate_request
 
 SETTINGS = load_settings()
 IMG = "https://cdn.example.com/a.png"

@@ -49,7 +49,9 @@ def pyproject() -> dict[str, Any]:
 
 @cache
 def seedance_config() -> dict[str, Any]:
-    return tomllib.loads((REPO / "config" / "seedance.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(
+        (REPO / "seedance_pipeline" / "config" / "seedance.toml").read_text(encoding="utf-8")
+    )
 
 
 def resolve(value: object) -> str:

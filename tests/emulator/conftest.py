@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.config import EmulatorConfig, ModelTiming
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.emulator.config import EmulatorConfig, ModelTiming
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 
 M20 = "dreamina-seedance-2-0-260128"
 M20_VE = "doubao-seedance-2-0-260128"

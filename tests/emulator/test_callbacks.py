@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.testing import (
+from seedance_pipeline.emulator.testing import (
     CallbackReceiver,
     EmulatorHandle,
     ReceivedCallback,

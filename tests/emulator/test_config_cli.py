@@ -12,10 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.catalog import CATALOG_PATH, Catalog, default_catalog
-from emulator.config import DEFAULT_API_KEY, EmulatorConfig, build_config, raw_from_env
-from emulator.faults import FaultSpecError
-from emulator.testing import running_emulator
+from seedance_pipeline.emulator.catalog import CATALOG_PATH, Catalog, default_catalog
+from seedance_pipeline.emulator.config import (
+    DEFAULT_API_KEY,
+    EmulatorConfig,
+    build_config,
+    raw_from_env,
+)
+from seedance_pipeline.emulator.faults import FaultSpecError
+from seedance_pipeline.emulator.testing import running_emulator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,7 +125,7 @@ def test_cli_serves_and_reads_flags(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "emulator",
+            "seedance_pipeline.emulator",
             "--port",
             "0",
             "--api-keys",
@@ -173,7 +178,15 @@ def test_cli_rejects_bad_fault_file(tmp_path: Path) -> None:
     faults = tmp_path / "faults.json"
     faults.write_text(json.dumps([{"kind": "nope"}]))
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "--port", "0", "--faults", str(faults)],
+        [
+            sys.executable,
+            "-m",
+            "seedance_pipeline.emulator",
+            "--port",
+            "0",
+            "--faults",
+            str(faults),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -185,7 +198,7 @@ def test_cli_rejects_bad_fault_file(tmp_path: Path) -> None:
 
 
 def test_parse_rules_errors_list_every_problem() -> None:
-    from emulator.faults import parse_rules
+    from seedance_pipeline.emulator.faults import parse_rules
 
     with pytest.raises(FaultSpecError) as info:
         parse_rules([{"kind": "create_5xx", "probability": 3}, {"kind": "stuck", "extra": 1}])

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from emulator.testing import EmulatorHandle
+from seedance_pipeline.emulator.testing import EmulatorHandle
 from tests.emulator.conftest import (
     CREATE,
     M10_PRO,

@@ -13,8 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.faults import FAULT_KINDS
-from emulator.testing import CallbackReceiver, EmulatorHandle, callback_receiver, running_emulator
+from seedance_pipeline.emulator.faults import FAULT_KINDS
+from seedance_pipeline.emulator.testing import (
+    CallbackReceiver,
+    EmulatorHandle,
+    callback_receiver,
+    running_emulator,
+)
 from tests.emulator.conftest import (
     CREATE,
     M10_PRO,
@@ -90,7 +95,7 @@ async def test_bad_fault_sets_are_400_with_reason(
 
 
 async def test_faults_file_at_start(media_dir: Path, tmp_path: Path) -> None:
-    from emulator.config import load_faults_file
+    from seedance_pipeline.emulator.config import load_faults_file
 
     path = tmp_path / "faults.json"
     path.write_text(json.dumps([{"kind": "create_5xx", "max_hits": 1}]))

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.config import ModelTiming
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.emulator.config import ModelTiming
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.emulator.conftest import (
     CREATE,
     M10_FAST,

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import av
 import httpx
 
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.emulator.conftest import M10_FAST, M20, body, create, fast_config, tiny, wait_status
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.catalog import default_catalog
+from seedance_pipeline.emulator.catalog import default_catalog
 from tests.emulator.conftest import (
     CREATE,
     M10_FAST,

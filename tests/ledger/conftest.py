@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from activities.ledger import open_ledger
-from activities.ledger_schema import Ledger
-from stack import postgres as pg
+from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.stack import postgres as pg
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from activities.ledger import LedgerActivities, open_ledger
-from activities.ledger_schema import Ledger
-from core.budget import (
+from seedance_pipeline.activities.ledger import LedgerActivities
+from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.core.budget import (
     BudgetCheckInput,
     BudgetRelease,
     Period,

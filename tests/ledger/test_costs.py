@@ -10,10 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from activities.ledger_schema import Ledger
-from clients.costs import cost_report, day_window
-from clients.costs_cli import app
-from core.models import LedgerEntry
+from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.clients.costs import cost_report, day_window
+from seedance_pipeline.clients.costs_cli import app
+from seedance_pipeline.core.models import LedgerEntry
 from tests.ledger.support import entry
 
 PRO = "dreamina-seedance-2-0-260128"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.pricing import cost, estimate_tokens
-from core.settings import ModelPrice, Settings, load_settings
+from seedance_pipeline.core.pricing import cost, estimate_tokens
+from seedance_pipeline.core.settings import ModelPrice, Settings, load_settings
 
 
 @pytest.fixture(scope="module")

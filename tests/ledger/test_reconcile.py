@@ -17,18 +17,18 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from activities.ledger import open_ledger
-from activities.provider_client import ProviderClient
-from clients.costs_cli import app
-from clients.reconcile import (
+from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.clients.costs_cli import app
+from seedance_pipeline.clients.reconcile import (
     InvoiceError,
     ReconcileReport,
     read_invoice,
     reconcile_invoice,
     reconcile_provider,
 )
-from core.settings import Settings, load_settings
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.ledger.support import entry
 
 MINI = "dreamina-seedance-2-0-mini-260615"

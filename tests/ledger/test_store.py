@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.ledger import LedgerActivities, open_ledger
-from activities.ledger_schema import LATEST, Ledger, LedgerSchemaError, redact
+from seedance_pipeline.activities.ledger import LedgerActivities
+from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.ledger_schema import LATEST, Ledger, LedgerSchemaError, redact
 from tests.ledger.support import T0, entry
 
 

@@ -21,13 +21,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from clients.jobs import job_status, start_job
-from core.models import GenerationRequest, JobRecord
-from core.settings import Settings, load_settings
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.clients.jobs import job_status, start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord
+from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.webhook.app import create_app
+from seedance_pipeline.worker import running_workers
 from tests.webhook.support import serve
-from webhook.app import create_app
-from worker import running_workers
 
 API_KEY = "ek-pipeline-test-key-0001"
 CALLBACK_SECRET = "pipeline-callback-secret-0123456789"

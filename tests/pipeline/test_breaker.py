@@ -10,11 +10,11 @@ import uuid
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from clients.health import breaker_states, force_breaker
-from core.breaker import BreakerState
-from core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.clients.health import breaker_states, force_breaker
+from seedance_pipeline.core.breaker import BreakerState
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import Pipeline, PipelineFactory
-from worker import running_workers
 
 BREAKER = {
     "breaker": {

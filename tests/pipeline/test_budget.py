@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from core.models import GenerationRequest, Outcome
+from seedance_pipeline.core.models import GenerationRequest, Outcome
 from tests.pipeline.conftest import PipelineFactory
 
 

@@ -10,9 +10,9 @@ import uuid
 
 import httpx
 
-from core.callback_token import make_token
-from core.job_state import _JOB_RANK
-from core.models import GenerationRequest, JobRecord, JobState, Outcome
+from seedance_pipeline.core.callback_token import make_token
+from seedance_pipeline.core.job_state import _JOB_RANK
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState, Outcome
 from tests.pipeline.conftest import CALLBACK_SECRET, PipelineFactory
 
 NO_POLL = {"polling": {"callback_margin_factor": 2000.0, "max_interval_seconds": 600.0}}

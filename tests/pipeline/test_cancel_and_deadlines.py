@@ -8,7 +8,7 @@ import uuid
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from core.models import GenerationRequest, JobRecord, JobState, Outcome
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState, Outcome
 from tests.pipeline.conftest import Pipeline, PipelineFactory
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from clients.jobs import start_job
-from core.models import GenerationRequest, JobRecord, JobState
-from core.settings import load_settings
-from emulator.testing import EmulatorHandle
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState
+from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.emulator.testing import EmulatorHandle
 from tests.conftest import free_port
 from tests.pipeline.conftest import (
     API_KEY,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from core.models import GenerationRequest, Outcome
+from seedance_pipeline.core.models import GenerationRequest, Outcome
 from tests.pipeline.conftest import Pipeline
 
 

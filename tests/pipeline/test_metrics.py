@@ -8,11 +8,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
-from core import metric_names as names
-from core.models import GenerationRequest, Outcome
+from seedance_pipeline.core import metric_names as names
+from seedance_pipeline.core.models import GenerationRequest, Outcome
+from seedance_pipeline.worker import running_workers
 from tests.conftest import free_port
 from tests.pipeline.conftest import PipelineFactory
-from worker import running_workers
 
 
 async def test_metrics_after_a_job(

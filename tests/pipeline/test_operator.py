@@ -17,9 +17,16 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
-from clients.jobs import UnknownJob, cancel_job, start_job
-from clients.ops import Refused, doctor, extend_job, list_jobs, list_query, regeneration
-from core.models import GenerationRequest, JobState, Outcome
+from seedance_pipeline.clients.jobs import UnknownJob, cancel_job, start_job
+from seedance_pipeline.clients.ops import (
+    Refused,
+    doctor,
+    extend_job,
+    list_jobs,
+    list_query,
+    regeneration,
+)
+from seedance_pipeline.core.models import GenerationRequest, JobState, Outcome
 from tests.pipeline.conftest import API_KEY, Pipeline, PipelineFactory
 
 ROOT = Path(__file__).resolve().parents[2]

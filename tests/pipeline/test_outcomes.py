@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.models import GenerationRequest, Outcome, Reference
+from seedance_pipeline.core.models import GenerationRequest, Outcome, Reference
 from tests.pipeline.conftest import Pipeline, PipelineFactory
 
 OUTPUT_MODERATION_MESSAGE = (
@@ -182,8 +182,8 @@ async def _verbatim_in_manifest(pipeline: Pipeline, record: Any) -> None:
 
 async def test_invalid_request_started_directly_costs_nothing(pipeline: Pipeline) -> None:
     """Bypassing the starter, the workflow still refuses the request before any create."""
-    from core.models import GenerationInput
-    from workflows.generation import GenerationWorkflow
+    from seedance_pipeline.core.models import GenerationInput
+    from seedance_pipeline.workflows.generation import GenerationWorkflow
 
     before = await pipeline.create_calls()
     job = f"invalid-{uuid.uuid4().hex[:8]}"
@@ -208,7 +208,7 @@ async def test_task_deleted_at_the_provider_ends_failed_infra(
     provider's answer, instead of polling forever."""
     import asyncio
 
-    from clients.jobs import poke_job
+    from seedance_pipeline.clients.jobs import poke_job
 
     slow_poll = {"polling": {"first_poll_factor": 2000.0, "max_interval_seconds": 600.0}}
     async with pipeline_factory(callbacks=False, **slow_poll) as pipeline:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core.models import GenerationRequest, Outcome, Reference
+from seedance_pipeline.core.models import GenerationRequest, Outcome, Reference
 from tests.pipeline.conftest import PipelineFactory
 from tests.webhook.support import serve
 

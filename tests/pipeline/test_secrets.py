@@ -20,10 +20,10 @@ import structlog
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
-from core.models import GenerationRequest, Outcome
-from core.settings import load_settings
-from observability.logging import REDACTED, RedactSecrets, secret_values
-from stack.binaries import temporal_cli
+from seedance_pipeline.core.models import GenerationRequest, Outcome
+from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.observability.logging import REDACTED, RedactSecrets, secret_values
+from seedance_pipeline.stack.binaries import temporal_cli
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, Pipeline
 
 SECRETS = (API_KEY, CALLBACK_SECRET)
@@ -107,7 +107,7 @@ def test_redaction_processor_scrubs_keys_anywhere(monkeypatch: pytest.MonkeyPatc
 def test_configured_logging_renders_redacted_json(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from observability.logging import configure_logging
+    from seedance_pipeline.observability.logging import configure_logging
 
     monkeypatch.setenv("ARK_API_KEY", API_KEY)
     configure_logging(load_settings())

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from clients.jobs import start_job
-from core.models import GenerationRequest, JobRecord, Outcome
-from emulator.testing import EmulatorHandle
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.emulator.testing import EmulatorHandle
+from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
-from worker import running_workers
 
 
 @contextlib.asynccontextmanager

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clients.temporal_client import connect
-from core.models import GenerationRequest, Outcome
+from seedance_pipeline.clients.temporal_client import connect
+from seedance_pipeline.core.models import GenerationRequest, Outcome
+from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import PipelineFactory
 from tests.webhook.support import serve
-from worker import running_workers
 
 RECEIVED: list[bytes] = []
 

@@ -21,15 +21,15 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from clients.jobs import start_job
-from core.models import GenerationRequest, JobRecord, JobState
-from core.search_attributes import ALL_KEYS
-from emulator.testing import running_emulator
-from stack.binaries import temporal_cli
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState
+from seedance_pipeline.core.search_attributes import ALL_KEYS
+from seedance_pipeline.emulator.testing import running_emulator
+from seedance_pipeline.stack.binaries import temporal_cli
+from seedance_pipeline.webhook.app import create_app
+from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
 from tests.webhook.support import serve
-from webhook.app import create_app
-from worker import running_workers
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "v3"

@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from core.models import GenerationInput, JobRecord
-from workflows.generation import GenerationWorkflow
+from seedance_pipeline.core.models import GenerationInput, JobRecord
+from seedance_pipeline.workflows.generation import GenerationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from clients.jobs import start_job
-from core.models import GenerationRequest, JobRecord, Outcome
-from core.settings import Settings
-from emulator.testing import EmulatorHandle
+from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.core.settings import Settings
+from seedance_pipeline.emulator.testing import EmulatorHandle
+from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, PipelineFactory, pipeline_settings
 from tests.security.history import assert_no_workflow_task_failed
-from worker import running_workers
 
 SHAPES = ["not_json", "not_object", "missing_fields", "wrong_types", "unknown_status", "huge"]
 

@@ -16,12 +16,12 @@ from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.object_store import FileStore, UnsafeKey, safe_key
-from activities.storage import StorageActivities, object_key
-from core.models import CopyOutputInput, GenerationRequest, ProviderTask
-from core.outcomes import classify_http
-from core.settings import load_settings
-from core.validation import validate_request
+from seedance_pipeline.activities.storage import StorageActivities, object_key
+from seedance_pipeline.adapters.object_store import FileStore, UnsafeKey, safe_key
+from seedance_pipeline.core.models import CopyOutputInput, GenerationRequest, ProviderTask
+from seedance_pipeline.core.outcomes import classify_http
+from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.core.validation import validate_request
 
 SETTINGS = load_settings()
 

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
-from clients.jobs import job_status
-from core.callback_token import make_token
-from core.models import GenerationRequest, JobState
+from seedance_pipeline.clients.jobs import job_status
+from seedance_pipeline.core.callback_token import make_token
+from seedance_pipeline.core.models import GenerationRequest, JobState
+from seedance_pipeline.webhook.app import DEFAULT_MAX_BODY_BYTES
 from tests.pipeline.conftest import CALLBACK_SECRET, PipelineFactory
 from tests.security.history import assert_no_workflow_task_failed
-from webhook.app import DEFAULT_MAX_BODY_BYTES
 
 SAFETY_NET = "callback could not be processed"
 NO_POLL = {"polling": {"callback_margin_factor": 2000.0, "max_interval_seconds": 600.0}}

@@ -20,7 +20,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from tests.pipeline.conftest import PipelineFactory
 from tests.security.history import assert_no_workflow_task_failed
 

@@ -19,7 +19,12 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from core.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from seedance_pipeline.core.settings import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from tests.security.toml_text import dumps
 
 BASE: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))

@@ -27,11 +27,16 @@ from starlette.routing import Route
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.object_store import FileStore, UnsafeKey
-from activities.references import ReferenceActivities, _refuse_private
-from activities.storage import StorageActivities, object_key
-from core.models import CheckReferencesInput, CopyOutputInput, GenerationRequest, Reference
-from core.settings import Settings, load_settings
+from seedance_pipeline.activities.references import ReferenceActivities, _refuse_private
+from seedance_pipeline.activities.storage import StorageActivities, object_key
+from seedance_pipeline.adapters.object_store import FileStore, UnsafeKey
+from seedance_pipeline.core.models import (
+    CheckReferencesInput,
+    CopyOutputInput,
+    GenerationRequest,
+    Reference,
+)
+from seedance_pipeline.core.settings import Settings, load_settings
 from tests.webhook.support import serve
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)

@@ -23,16 +23,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from activities.errors import to_application_error
-from activities.provider_client import (
+from seedance_pipeline.activities.errors import to_application_error
+from seedance_pipeline.adapters.provider_client import (
     MAX_BODY_BYTES,
     ProviderAmbiguous,
     ProviderBadResponse,
     ProviderClient,
     ProviderHTTPError,
 )
-from core.models import TERMINAL_PROVIDER_STATUSES
-from core.settings import RouteSettings
+from seedance_pipeline.core.models import TERMINAL_PROVIDER_STATUSES
+from seedance_pipeline.core.settings import RouteSettings
 from tests.webhook.support import serve
 
 KEY_ENV = "SECURITY_TEST_PROVIDER_KEY"

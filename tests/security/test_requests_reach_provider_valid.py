@@ -24,11 +24,11 @@ from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.provider import ProviderActivities
-from activities.provider_client import ProviderClient
-from core.models import CreateTaskInput, GenerationRequest, ResolveInput
-from core.settings import Settings, load_settings
-from emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.activities.provider import ProviderActivities
+from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.core.models import CreateTaskInput, GenerationRequest, ResolveInput
+from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 
 KEY = "ek-security-requests-0001"
 FIELDS_NAMED = (

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
-from core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, Pipeline, PipelineFactory
 from tests.pipeline.test_secrets import temporal_show
 from tests.security.history import assert_no_workflow_task_failed

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from activities.offload import Offload, batches, joined
+from seedance_pipeline.adapters.offload import Offload, batches, joined
 
 
 async def _stream(chunks: list[bytes]) -> AsyncIterator[bytes]:

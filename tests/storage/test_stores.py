@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activities.object_store import (
+from seedance_pipeline.adapters.object_store import (
     S3_PART_BYTES,
     S3_PARTS_IN_FLIGHT,
     FileStore,

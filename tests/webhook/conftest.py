@@ -12,9 +12,9 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from clients.temporal_client import connect
+from seedance_pipeline.clients.temporal_client import connect
+from seedance_pipeline.webhook.app import create_app
 from tests.webhook.support import SECRET, CallbackRecorder, serve
-from webhook.app import create_app
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from core.models import ProviderCallback
+from seedance_pipeline.core.models import ProviderCallback
 from tests.conftest import free_port
 
 SECRET = b"webhook-test-secret-0123456789"

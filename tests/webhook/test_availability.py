@@ -12,12 +12,12 @@ import time
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from clients.temporal_client import connect, with_pydantic
-from core.callback_token import make_token
-from stack.binaries import temporal_cli
+from seedance_pipeline.clients.temporal_client import connect, with_pydantic
+from seedance_pipeline.core.callback_token import make_token
+from seedance_pipeline.stack.binaries import temporal_cli
+from seedance_pipeline.webhook.app import create_app
 from tests.conftest import free_port
 from tests.webhook.support import SECRET, CallbackRecorder, new_job_id, serve, task_body
-from webhook.app import create_app
 
 
 def metric(text: str, result: str) -> float:

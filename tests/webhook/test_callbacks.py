@@ -12,8 +12,9 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.callback_token import make_token
-from core.models import ProviderTask
+from seedance_pipeline.core.callback_token import make_token
+from seedance_pipeline.core.models import ProviderTask
+from seedance_pipeline.webhook.app import DEFAULT_MAX_BODY_BYTES
 from tests.webhook.support import (
     OTHER_SECRET,
     SECRET,
@@ -24,7 +25,6 @@ from tests.webhook.support import (
     task_body,
     wait_for_received,
 )
-from webhook.app import DEFAULT_MAX_BODY_BYTES
 
 
 async def start_job(client: Client, task_queue: str) -> WorkflowHandle[Any, Any]:

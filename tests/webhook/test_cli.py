@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from core.callback_token import make_token
+from seedance_pipeline.core.callback_token import make_token
 from tests.conftest import free_port
 from tests.webhook.support import SECRET, CallbackRecorder, new_job_id, task_body
 
@@ -29,7 +29,7 @@ async def test_refuses_to_start_without_the_secret() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "webhook",
+        "seedance_pipeline.webhook",
         "--port",
         str(free_port()),
         cwd=REPO,
@@ -57,7 +57,7 @@ async def test_serves_callbacks_and_logs_json_without_secrets(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "webhook",
+            "seedance_pipeline.webhook",
             "--host",
             "127.0.0.1",
             cwd=REPO,

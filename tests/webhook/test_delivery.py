@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.models import ProviderCallback, ProviderTask
+from seedance_pipeline.core.models import ProviderCallback, ProviderTask
+from seedance_pipeline.webhook.delivery import Delivery, deliver
 from tests.webhook.support import task_body
-from webhook.delivery import Delivery, deliver
 
 CALLBACK = ProviderCallback(
     submit_no=0, task=ProviderTask.model_validate(task_body()), received_at=datetime.now(UTC)

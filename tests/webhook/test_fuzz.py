@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
-from core.callback_token import make_token
-from core.models import JOB_ID_PATTERN
+from seedance_pipeline.core.callback_token import make_token
+from seedance_pipeline.core.models import JOB_ID_PATTERN
 from tests.webhook.support import OTHER_SECRET, SECRET, CallbackRecorder, new_job_id, task_body
 
 RUNNING_JOB = new_job_id("fuzz-running")

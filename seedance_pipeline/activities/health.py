@@ -1,0 +1,105 @@
+"""Talking to the per-model breakers from jobs: ask for a model, report an outcome.
+
+Activities (not workflow code) because update-with-start is a client call: the breaker entity
+is created on first use, and the decision comes back into the job's history as an activity
+result. Closed answers are remembered per worker for a moment and reports are batched
+(`activities.breaker_view`): the entity sees a few calls a second, not two per job.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+
+from temporalio import activity
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from seedance_pipeline.activities.breaker_view import ClosedBreakerCache, ReportBatcher
+from seedance_pipeline.core.breaker import Admission, Breaker, BreakerConfig, HealthReport
+from seedance_pipeline.core.models import ChooseModelInput, ModelChoice, ReportHealthInput
+from seedance_pipeline.core.settings import Settings
+from seedance_pipeline.workflows.model_health import AdmitRequest, ModelHealthWorkflow, workflow_id
+
+
+def fallback_chain(settings: Settings, alias: str) -> list[str]:
+    chain: list[str] = []
+    while alias and alias not in chain and alias in settings.models:
+        chain.append(alias)
+        alias = settings.models[alias].fallback or ""
+    return chain
+
+
+class HealthActivities:
+    def __init__(self, client: Client, settings: Settings, identity: str = "") -> None:
+        self._client = client
+        self._settings = settings
+        self._identity = identity or client.identity
+        cfg = settings.breaker
+        self._closed = ClosedBreakerCache(cfg.admission_cache_seconds)
+        self._reports = ReportBatcher(
+            self._send_reports, linger=cfg.report_linger_seconds, max_batch=cfg.report_batch_max
+        )
+
+    def _config(self) -> BreakerConfig:
+        return self._settings.breaker.thresholds()
+
+    def _start(self, alias: str) -> WithStartWorkflowOperation[ModelHealthWorkflow, None]:
+        return WithStartWorkflowOperation(
+            ModelHealthWorkflow.run,
+            Breaker(model=alias, config=self._config()),
+            id=workflow_id(alias, self._settings.breaker.scope),
+            task_queue=self._settings.temporal.health_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    @activity.defn
+    async def choose_model(self, data: ChooseModelInput) -> ModelChoice:
+        """The first model along the fallback chain whose breaker admits the job."""
+        chain = fallback_chain(self._settings, data.alias)
+        states: dict[str, str] = {}
+        for alias in chain:
+            admission = await self._closed.admit(alias, partial(self._ask, alias, data.job_id))
+            states[alias] = admission.state.value
+            if admission.allowed:
+                return ModelChoice(
+                    alias=alias,
+                    probe=admission.probe,
+                    states=states,
+                    decided_by=self._identity,
+                    cached=admission.cached,
+                )
+        return ModelChoice(
+            alias=data.alias,
+            probe=False,
+            states=states,
+            reason="every breaker in the chain is open; trying the primary",
+            decided_by=self._identity,
+        )
+
+    async def _ask(self, alias: str, job_id: str) -> Admission:
+        return await self._client.execute_update_with_start_workflow(
+            ModelHealthWorkflow.admit,
+            AdmitRequest(job_id=job_id, config=self._config()),
+            start_workflow_operation=self._start(alias),
+        )
+
+    @activity.defn
+    async def report_health(self, data: ReportHealthInput) -> None:
+        report = HealthReport(
+            job_id=data.job_id,
+            ok=data.ok,
+            probe=data.probe,
+            error_code=data.error_code,
+            at=datetime.now(UTC),
+        )
+        await self._reports.report(data.alias, report)
+
+    async def _send_reports(self, alias: str, reports: list[HealthReport]) -> Breaker:
+        breaker = await self._client.execute_update_with_start_workflow(
+            ModelHealthWorkflow.report_many,
+            reports,
+            start_workflow_operation=self._start(alias),
+        )
+        self._closed.remember(alias, breaker.state)
+        return breaker

@@ -1,0 +1,63 @@
+"""Cost ledger activities: record what each job attempt cost, and check budgets before a
+submission.
+
+The ledger keeps one row per job attempt the provider may bill, upserted by
+(job_id, submit_no), so a retried activity writes the same row again instead of a second
+one. The store is chosen by URL: `sqlite:///path` (default, one host) or `postgresql://...`
+(several workers). Reports (`starter.py costs`, `reconcile`) read the same tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from temporalio import activity
+
+from seedance_pipeline.adapters.ledger_schema import Hold, Ledger
+from seedance_pipeline.core.budget import (
+    BudgetCheckInput,
+    BudgetRelease,
+    BudgetVerdict,
+    RouteBudget,
+    Spend,
+    decide,
+    hold_cutoff,
+    periods,
+)
+from seedance_pipeline.core.models import LedgerEntry
+
+
+class LedgerActivities:
+    def __init__(self, ledger: Ledger, budgets: Mapping[str, RouteBudget] | None = None) -> None:
+        self._ledger = ledger
+        self._budgets = dict(budgets or {})
+
+    @activity.defn
+    async def record_cost(self, entry: LedgerEntry) -> None:
+        """Upsert the attempt's row; the job's budget hold ends with it."""
+        await asyncio.to_thread(self._ledger.upsert, entry)
+
+    @activity.defn
+    async def check_budget(self, data: BudgetCheckInput) -> BudgetVerdict:
+        """May this job submit? Refused when billed spend + holds + its estimate would pass a
+        cap of its route; when allowed, its estimate is held until it records its cost."""
+        budget = self._budgets.get(data.route)
+        if budget is None or not budget.capped:
+            return decide(data, [], Spend(billed={}))
+        at = data.at or datetime.now(UTC)
+        windows = periods(budget, at)
+        hold = Hold(data.job_id, data.route, data.currency, round(data.estimate, 6), at)
+        return await asyncio.to_thread(
+            self._ledger.check_budget,
+            hold,
+            windows,
+            hold_cutoff(budget, at),
+            lambda spend: decide(data, windows, spend),
+        )
+
+    @activity.defn
+    async def release_budget(self, data: BudgetRelease) -> None:
+        """The job ended (any outcome): its estimate no longer counts against a cap."""
+        await asyncio.to_thread(self._ledger.release, data.job_id)

@@ -1,0 +1,177 @@
+"""Provider activities: resolve the model, create/get/list/cancel tasks.
+
+`create_task` is the one dangerous call (the API has no idempotency key). It is run with a
+single attempt; the workflow decides, from the error type, whether a new create is safe
+(`ProviderNotReached`, an error answer) or whether it must reconcile first (`ProviderAmbiguous`,
+a timeout, a lost worker). The callback URL is built here from the worker's secret, so the
+secret never enters workflow history.
+"""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from seedance_pipeline.activities.errors import to_application_error
+from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderError
+from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.callback_token import callback_url
+from seedance_pipeline.core.models import (
+    CreateTaskInput,
+    CreateTaskResult,
+    FindTasksInput,
+    ProviderTask,
+    ResolvedModel,
+    ResolveInput,
+    TaskRef,
+)
+from seedance_pipeline.core.request_body import build_create_body
+from seedance_pipeline.core.settings import ConfigError, Settings
+from seedance_pipeline.core.validation import pinned_alias, validate_request
+
+log = structlog.get_logger(__name__)
+
+
+class ProviderActivities:
+    def __init__(self, client: ProviderClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @activity.defn
+    async def resolve_model(self, data: ResolveInput) -> ResolvedModel:
+        """Alias -> route, model ID, limits, price. The result is recorded in history, so a
+        config change mid-job never changes what a running job does on replay."""
+        settings = self._settings
+        pinned = pinned_alias(data.request, settings) if data.alias is None else None
+        alias = data.alias or pinned or data.request.model or settings.default_model
+        route_name = data.request.route or settings.default_route
+        try:
+            spec = settings.model(alias)
+            route = settings.route(route_name)
+        except ConfigError as exc:
+            raise ApplicationError(str(exc), type=et.CONFIG_ERROR, non_retryable=True) from None
+        problems = validate_request(data.request, settings, alias)
+        if problems:
+            raise ApplicationError(
+                f"request invalid for {alias}: " + "; ".join(str(p) for p in problems),
+                {"code": et.REQUEST_INVALID, "problems": [str(p) for p in problems]},
+                type=et.REQUEST_INVALID,
+                non_retryable=True,
+            )
+        model_id = spec.ids.get(route_name)
+        if data.request.model_id and data.alias is None:
+            model_id = data.request.model_id
+            if any(model_id.startswith(p) for p in route.foreign_model_prefixes):
+                raise ApplicationError(
+                    f"model_id {model_id!r} belongs to another route than {route_name!r}",
+                    type=et.CONFIG_ERROR,
+                    non_retryable=True,
+                )
+        if not model_id:
+            raise ApplicationError(
+                f"model {alias!r} has no ID on route {route_name!r}",
+                type=et.CONFIG_ERROR,
+                non_retryable=True,
+            )
+        price = spec.prices.get(route_name)
+        polling = settings.polling
+        callbacks = settings.callbacks.enabled and settings.callbacks.secret() is not None
+        factor = polling.callback_margin_factor if callbacks else polling.first_poll_factor
+        return ResolvedModel(
+            alias=alias,
+            route=route_name,
+            model_id=model_id,
+            currency=route.currency,
+            price_per_million=price.standard if price else 0.0,
+            price_per_million_video_input=price.video_input if price else 0.0,
+            flex_factor=price.flex_factor if price else 1.0,
+            pixel_table=spec.pixel_table,
+            expected_latency_seconds=spec.expected_latency_seconds,
+            queue_deadline_seconds=spec.queue_deadline_seconds,
+            execution_deadline_seconds=spec.execution_deadline_seconds,
+            fallback=spec.fallback,
+            callbacks_enabled=callbacks,
+            poll_first_seconds=max(
+                polling.min_interval_seconds, spec.expected_latency_seconds * factor
+            ),
+            poll_min_seconds=polling.min_interval_seconds,
+            poll_max_seconds=polling.max_interval_seconds,
+            poll_backoff=polling.backoff,
+            resolution=data.request.resolution or spec.default_resolution,
+            ratio=data.request.ratio or spec.default_ratio,
+            create_attempts=settings.retries.create_attempts,
+            task_attempts=settings.retries.task_attempts,
+            create_backoff_seconds=settings.retries.create_backoff_seconds,
+            reconcile_grace_seconds=settings.retries.reconcile_grace_seconds,
+            create_timeout_seconds=settings.retries.create_timeout_seconds,
+            check_references=settings.references.check,
+            breaker=settings.breaker.enabled,
+            budgeted=route_name in settings.budgets,
+        )
+
+    @activity.defn
+    async def create_task(self, data: CreateTaskInput) -> CreateTaskResult:
+        structlog.contextvars.bind_contextvars(
+            job_id=data.job_id, submit_no=data.submit_no, model_id=data.model.model_id
+        )
+        route = self._settings.route(data.model.route)
+        url = None
+        secret = self._settings.callbacks.secret()
+        if data.model.callbacks_enabled and secret:
+            url = callback_url(
+                self._settings.callbacks.base_url, data.job_id, data.submit_no, secret
+            )
+        body = build_create_body(
+            data.request, data.model.model_id, data.model.resolution, data.model.ratio, url
+        )
+        try:
+            task_id = await self._client.create(route, data.model.route, body)
+        except ProviderError as exc:
+            log.warning("provider.create_failed", error=str(exc))
+            raise to_application_error(exc, "create") from None
+        log.info("provider.created", task_id=task_id)
+        return CreateTaskResult(task_id=task_id)
+
+    @activity.defn
+    async def get_task(self, ref: TaskRef) -> ProviderTask:
+        structlog.contextvars.bind_contextvars(job_id=ref.job_id, task_id=ref.task_id)
+        try:
+            return await self._client.get(self._settings.route(ref.route), ref.route, ref.task_id)
+        except ProviderError as exc:
+            raise to_application_error(exc, "get") from None
+
+    @activity.defn
+    async def find_tasks(self, data: FindTasksInput) -> list[ProviderTask]:
+        """Tasks of one model created in a time window: the list endpoint as second source of
+        truth after an ambiguous create."""
+        route = self._settings.route(data.route)
+        found: list[ProviderTask] = []
+        try:
+            for page in range(1, 11):
+                total, items = await self._client.list(
+                    route, data.route, model=data.model_id, page_num=page, page_size=100
+                )
+                found += [
+                    t
+                    for t in items
+                    if t.created_at is None
+                    or data.created_after <= t.created_at <= data.created_before
+                ]
+                if page * 100 >= total or not items:
+                    break
+        except ProviderError as exc:
+            raise to_application_error(exc, "list") from None
+        return found
+
+    @activity.defn
+    async def cancel_task(self, ref: TaskRef) -> bool:
+        """DELETE a queued task. False when the provider refuses (already running)."""
+        try:
+            await self._client.delete(self._settings.route(ref.route), ref.route, ref.task_id)
+        except ProviderError as exc:
+            log.info(
+                "provider.cancel_refused", job_id=ref.job_id, task_id=ref.task_id, error=str(exc)
+            )
+            return False
+        return True

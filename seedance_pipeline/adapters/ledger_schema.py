@@ -1,0 +1,264 @@
+"""What every ledger backend shares: the interface, the columns and the ordered migrations.
+
+The schema belongs to the project, not to an operator: each backend applies the pending
+migrations when it opens, under a lock, and records them in `schema_version`, so several
+workers starting together migrate once and an old worker refuses a newer schema instead of
+writing rows it does not understand. Columns are added only by appending a migration here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from seedance_pipeline.core.budget import BudgetVerdict, Period, Spend
+from seedance_pipeline.core.models import LedgerEntry
+
+COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "submit_no",
+    "route",
+    "model_alias",
+    "model_id",
+    "service_tier",
+    "resolution",
+    "ratio",
+    "duration",
+    "provider_task_id",
+    "tokens",
+    "estimated_tokens",
+    "billed",
+    "unit_price",
+    "currency",
+    "cost",
+    "outcome",
+    "error_code",
+    "error_message",
+    "requested_at",
+    "finished_at",
+)
+KEY = ("job_id", "submit_no")
+TIMESTAMPS = ("requested_at", "finished_at")
+
+
+class LedgerSchemaError(RuntimeError):
+    """The database's schema is newer than this code, or a migration failed."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A budget check that passed: the job's estimate counts until it records its cost."""
+
+    job_id: str
+    route: str
+    currency: str
+    amount: float
+    at: datetime
+
+
+BudgetDecision = Callable[[Spend], BudgetVerdict]
+
+
+class Ledger(Protocol):
+    """A cost ledger: SQLite (one host) or PostgreSQL (several workers)."""
+
+    def upsert(self, entry: LedgerEntry) -> None:
+        """Write the row for (job_id, submit_no), replacing it if it exists; also ends the
+        job's budget hold, since its cost now counts as itself."""
+
+    def entries(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[LedgerEntry]:
+        """Rows whose `finished_at` is in [since, until), oldest first."""
+
+    def check_budget(
+        self,
+        hold: Hold,
+        windows: Sequence[Period],
+        holds_since: datetime,
+        decide: BudgetDecision,
+    ) -> BudgetVerdict:
+        """Atomically: drop the job's old hold, measure spend and live holds for the hold's
+        route and currency, ask `decide`, and keep the new hold when the job is allowed."""
+
+    def release(self, job_id: str) -> None:
+        """Forget the job's hold (it ended without recording a cost, or did record one)."""
+
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+_ISO_CANONICAL = "____-__-__T__:__:__.______Z"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "ledger table: one row per billable job attempt, keyed by (job_id, submit_no)",
+        # IF NOT EXISTS: a file written before migrations existed already has this table.
+        sqlite=(
+            """
+            CREATE TABLE IF NOT EXISTS ledger (
+                job_id TEXT NOT NULL,
+                submit_no INTEGER NOT NULL,
+                route TEXT NOT NULL,
+                model_alias TEXT NOT NULL,
+                model_id TEXT NOT NULL,
+                service_tier TEXT NOT NULL,
+                resolution TEXT,
+                ratio TEXT,
+                duration INTEGER,
+                provider_task_id TEXT,
+                tokens INTEGER NOT NULL,
+                estimated_tokens INTEGER,
+                billed INTEGER NOT NULL,
+                unit_price REAL NOT NULL,
+                currency TEXT NOT NULL,
+                cost REAL NOT NULL,
+                outcome TEXT NOT NULL,
+                error_code TEXT,
+                error_message TEXT,
+                requested_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL,
+                PRIMARY KEY (job_id, submit_no)
+            )
+            """,
+        ),
+        postgres=(
+            """
+            CREATE TABLE IF NOT EXISTS ledger (
+                job_id TEXT NOT NULL,
+                submit_no INTEGER NOT NULL,
+                route TEXT NOT NULL,
+                model_alias TEXT NOT NULL,
+                model_id TEXT NOT NULL,
+                service_tier TEXT NOT NULL,
+                resolution TEXT,
+                ratio TEXT,
+                duration INTEGER,
+                provider_task_id TEXT,
+                tokens BIGINT NOT NULL,
+                estimated_tokens BIGINT,
+                billed BOOLEAN NOT NULL,
+                unit_price DOUBLE PRECISION NOT NULL,
+                currency TEXT NOT NULL,
+                cost NUMERIC(20, 6) NOT NULL,
+                outcome TEXT NOT NULL,
+                error_code TEXT,
+                error_message TEXT,
+                requested_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (job_id, submit_no)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        2,
+        "canonical UTC timestamps (SQLite) and indexes for reports, budgets and reconcile",
+        sqlite=(
+            # Rows written before this migration hold pydantic's ISO form ("...Z", optional
+            # fraction, maybe an offset); text comparison needs one fixed-width UTC form.
+            *(
+                f"UPDATE ledger SET {col} = strftime('%Y-%m-%dT%H:%M:%f', {col}) || '000Z' "  # noqa: S608 (constants)
+                f"WHERE {col} NOT LIKE '{_ISO_CANONICAL}'"
+                for col in TIMESTAMPS
+            ),
+            "CREATE INDEX IF NOT EXISTS ledger_finished ON ledger (finished_at)",
+            "CREATE INDEX IF NOT EXISTS ledger_budget ON ledger (route, currency, finished_at)",
+            "CREATE INDEX IF NOT EXISTS ledger_task ON ledger (provider_task_id)",
+        ),
+        postgres=(
+            "CREATE INDEX IF NOT EXISTS ledger_finished ON ledger (finished_at)",
+            "CREATE INDEX IF NOT EXISTS ledger_budget ON ledger (route, currency, finished_at)",
+            "CREATE INDEX IF NOT EXISTS ledger_task ON ledger (provider_task_id)",
+        ),
+    ),
+    Migration(
+        3,
+        "budget holds: estimates of jobs in flight that passed a budget check",
+        sqlite=(
+            """
+            CREATE TABLE budget_holds (
+                job_id TEXT PRIMARY KEY,
+                route TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                amount REAL NOT NULL,
+                held_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX budget_holds_route ON budget_holds (route, currency, held_at)",
+        ),
+        postgres=(
+            """
+            CREATE TABLE budget_holds (
+                job_id TEXT PRIMARY KEY,
+                route TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                amount NUMERIC(20, 6) NOT NULL,
+                held_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "CREATE INDEX budget_holds_route ON budget_holds (route, currency, held_at)",
+        ),
+    ),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def pending(current: int) -> list[Migration]:
+    """Migrations to apply on a database at `current`; refuses a schema from the future."""
+    if current > LATEST:
+        raise LedgerSchemaError(
+            f"the ledger schema is at version {current} but this code knows only up to "
+            f"{LATEST}; upgrade the worker (or the CLI) before it writes to this ledger"
+        )
+    return [m for m in MIGRATIONS if m.version > current]
+
+
+def entry_from_row(row: Mapping[str, Any]) -> LedgerEntry:
+    """A stored row back as the model the workflow wrote (either backend's types)."""
+    data = dict(row)
+    data["billed"] = bool(data["billed"])
+    for name in ("cost", "unit_price"):
+        if isinstance(data[name], Decimal):
+            data[name] = float(data[name])
+    for name in TIMESTAMPS:
+        data[name] = as_utc(data[name])
+    return LedgerEntry.model_validate(data)
+
+
+def as_utc(value: datetime | str) -> datetime:
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def sqlite_time(value: datetime) -> str:
+    """Fixed-width UTC text (microseconds, `Z`), so text order is time order."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def redact(url: str) -> str:
+    """A database URL safe for logs and error messages (no password)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))

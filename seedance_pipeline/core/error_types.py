@@ -1,0 +1,70 @@
+"""The one vocabulary of `ApplicationError` type names that cross the activity boundary.
+
+Raisers (activities), the workflow (which decides from the type) and retry policies (which list
+the non-retryable ones) all import these names from here, so a rename is one edit and a typo is
+an import error. The tree, by who raises and what the workflow does with it:
+
+    request / config (resolve, references)          -> the job ends failed_input
+        REQUEST_INVALID, CONFIG_ERROR, REFERENCE_INVALID, REFERENCE_UNREACHABLE
+    provider, the request never reached it          -> another create is safe
+        PROVIDER_NOT_REACHED
+    provider, refused for its own limits (429)      -> backpressure: wait, never a failure
+        PROVIDER_RATE_LIMITED
+    provider, answered with a server error (5xx)    -> safe to create again; counts to the breaker
+        PROVIDER_UNAVAILABLE
+    provider, may or may not have made a task       -> reconcile before any new create
+        PROVIDER_AMBIGUOUS, PROVIDER_BAD_RESPONSE
+    provider, final answers                         -> classified by core.outcomes, never retried
+        PROVIDER_INPUT_ERROR, PROVIDER_MODERATION, PROVIDER_QUOTA, PROVIDER_AUTH,
+        PROVIDER_MODEL_UNAVAILABLE, PROVIDER_TASK_NOT_FOUND
+    provider task ended without success             -> classified by core.outcomes
+        PROVIDER_CANCELLED, PROVIDER_EXPIRED
+    copy of the output                              -> a fresh URL, or the job ends failed_infra
+        OUTPUT_URL_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMPLETE
+    the workflow itself                             -> fails the run with the reason
+        JOB_INPUT_INVALID, INVARIANT_BROKEN, BREAKER_INVALID
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+REQUEST_INVALID: Final = "RequestInvalid"
+CONFIG_ERROR: Final = "ConfigError"
+REFERENCE_INVALID: Final = "ReferenceInvalid"
+REFERENCE_UNREACHABLE: Final = "ReferenceUnreachable"
+"""A reference could not be fetched for the check (retried; then the job ends failed_input)."""
+
+PROVIDER_NOT_REACHED: Final = "ProviderNotReached"
+PROVIDER_RATE_LIMITED: Final = "ProviderRateLimited"
+PROVIDER_UNAVAILABLE: Final = "ProviderUnavailable"
+PROVIDER_AMBIGUOUS: Final = "ProviderAmbiguous"
+PROVIDER_BAD_RESPONSE: Final = "ProviderBadResponse"
+PROVIDER_INPUT_ERROR: Final = "ProviderInputError"
+PROVIDER_MODERATION: Final = "ProviderModeration"
+PROVIDER_QUOTA: Final = "ProviderQuota"
+PROVIDER_AUTH: Final = "ProviderAuth"
+PROVIDER_MODEL_UNAVAILABLE: Final = "ProviderModelUnavailable"
+PROVIDER_TASK_NOT_FOUND: Final = "ProviderTaskNotFound"
+PROVIDER_CANCELLED: Final = "ProviderCancelled"
+PROVIDER_EXPIRED: Final = "ProviderExpired"
+PROVIDER_ERROR: Final = "ProviderError"
+"""A provider failure of no known kind (a bug in the client's error tree if ever seen)."""
+
+OUTPUT_URL_EXPIRED: Final = "OutputUrlExpired"
+OUTPUT_HOST_REFUSED: Final = "OutputHostRefused"
+OUTPUT_INCOMPLETE: Final = "OutputIncomplete"
+
+JOB_INPUT_INVALID: Final = "RequestInvalid"
+"""A job started past the starter with a malformed input (same name: it is a bad request)."""
+INVARIANT_BROKEN: Final = "InvariantBroken"
+"""A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""
+BREAKER_INVALID: Final = "BreakerInvalid"
+
+SAFE_TO_CREATE_AGAIN: Final = frozenset(
+    {PROVIDER_NOT_REACHED, PROVIDER_RATE_LIMITED, PROVIDER_UNAVAILABLE}
+)
+"""Create failures that prove no task was made."""
+CREATE_AMBIGUOUS: Final = frozenset({PROVIDER_AMBIGUOUS, PROVIDER_BAD_RESPONSE})
+"""Create failures after which a task may exist: reconcile before any new create."""
+REQUEST_PROBLEMS: Final = frozenset({REQUEST_INVALID, CONFIG_ERROR})

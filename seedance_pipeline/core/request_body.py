@@ -1,0 +1,53 @@
+"""The provider's create-task body, built from a validated request. Pure and deterministic,
+so a regenerated job sends a byte-identical body (apart from the callback URL, which names the
+new job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seedance_pipeline.core.models import GenerationRequest, ReferenceKind
+from seedance_pipeline.core.validation import effective_role
+
+_CONTENT_TYPE = {
+    ReferenceKind.IMAGE: "image_url",
+    ReferenceKind.VIDEO: "video_url",
+    ReferenceKind.AUDIO: "audio_url",
+}
+
+
+def build_create_body(
+    request: GenerationRequest,
+    model_id: str,
+    resolution: str,
+    ratio: str,
+    callback_url: str | None,
+) -> dict[str, Any]:
+    """JSON-field style (strictly validated by 2.x models), None fields left out like the SDKs."""
+    images = sum(1 for r in request.references if r.kind == ReferenceKind.IMAGE)
+    content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+    for ref in request.references:
+        kind = _CONTENT_TYPE[ref.kind]
+        content.append(
+            {"type": kind, kind: {"url": ref.url}, "role": effective_role(ref, images).value}
+        )
+    body: dict[str, Any] = {
+        "model": model_id,
+        "content": content,
+        "resolution": resolution,
+        "ratio": ratio,
+        "duration": request.duration,
+        "seed": request.seed,
+        "watermark": request.watermark,
+        "return_last_frame": request.return_last_frame,
+        "service_tier": request.service_tier,
+    }
+    optional = {
+        "generate_audio": request.generate_audio,
+        "camera_fixed": request.camera_fixed,
+        "execution_expires_after": request.execution_expires_after,
+        "callback_url": callback_url,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body

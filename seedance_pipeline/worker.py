@@ -1,0 +1,190 @@
+"""The worker: settings -> clients -> activities -> Temporal workers. Wiring only.
+
+Two task queues: the job queue (workflows and most activities) and the submit queue
+(`create_task` only), whose server-enforced rate limit keeps every worker together under the
+provider's RPM. Prometheus metrics (SDK + project) are served on WORKER_METRICS_PORT (9464).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from seedance_pipeline.activities.directory import JobDirectoryActivities
+from seedance_pipeline.activities.health import HealthActivities
+from seedance_pipeline.activities.ledger import LedgerActivities
+from seedance_pipeline.activities.provider import ProviderActivities
+from seedance_pipeline.activities.references import ReferenceActivities
+from seedance_pipeline.activities.storage import StorageActivities
+from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.object_store import open_store
+from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
+from seedance_pipeline.core import metric_names as names
+from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
+from seedance_pipeline.observability import metrics
+from seedance_pipeline.observability.logging import configure_logging, secret_values
+from seedance_pipeline.workflows.generation import GenerationWorkflow
+from seedance_pipeline.workflows.model_health import ModelHealthWorkflow
+
+log = structlog.get_logger("worker")
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("seedance_pipeline.workflows")
+)
+"""The sandbox re-imports a workflow's module for every new workflow instance; for
+`workflows.generation` that was a fifth of the worker's CPU at a few hundred jobs a minute
+(docs/benchmarks.md). Our workflow modules hold no mutable globals, so they are imported once.
+The price is that calls made from them are no longer trapped at run time; the replay tests
+(`tests/replay`) run the same workflows under the full default sandbox, which still traps them."""
+
+
+@contextlib.asynccontextmanager
+async def running_workers(
+    client: Client, settings: Settings, *, identity: str | None = None
+) -> AsyncIterator[list[Worker]]:
+    """Start the job and submit workers for `settings`; stop them on exit (tests use this)."""
+    timeout = httpx.Timeout(settings.retries.http_timeout_seconds, connect=10.0)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        store = open_store(
+            settings.storage.uri,
+            s3_endpoint_url=settings.storage.s3_endpoint_url,
+            s3_region=settings.storage.s3_region,
+        )
+        ledger = open_ledger(settings.ledger.url)
+        provider = ProviderActivities(
+            ProviderClient(http, metrics.provider_call, redact=lambda: secret_values(settings)),
+            settings,
+        )
+        storage = StorageActivities(http, store, settings)
+        references = ReferenceActivities(http, settings)
+        directory = JobDirectoryActivities(client)
+        health = HealthActivities(client, settings, identity or "")
+        ledger_acts = LedgerActivities(ledger, settings.budgets)
+        tq = settings.temporal
+        rate = tq.submit_rate_per_second or None
+        workers = [
+            Worker(
+                client,
+                task_queue=tq.task_queue,
+                workflows=[GenerationWorkflow, ModelHealthWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
+                activities=[
+                    provider.resolve_model,
+                    provider.get_task,
+                    provider.find_tasks,
+                    provider.cancel_task,
+                    references.check_references,
+                    directory.task_owners,
+                    health.choose_model,
+                    health.report_health,
+                    storage.copy_output,
+                    storage.write_manifest,
+                    ledger_acts.record_cost,
+                    ledger_acts.check_budget,
+                    ledger_acts.release_budget,
+                ],
+                max_concurrent_activities=200,
+                graceful_shutdown_timeout=timedelta(seconds=10),
+            ),
+            Worker(  # breakers: never queued behind job tasks
+                client,
+                task_queue=tq.health_queue,
+                workflows=[ModelHealthWorkflow],
+                workflow_runner=WORKFLOW_RUNNER,
+            ),
+            Worker(
+                client,
+                task_queue=tq.submit_task_queue,
+                activities=[provider.create_task],
+                max_concurrent_activities=50,
+                max_task_queue_activities_per_second=rate,
+            ),
+        ]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            yield workers
+        finally:
+            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            ledger.close()
+
+
+# The SDK's default buckets (50..10000) would put every sub-second latency and every cost
+# under 1 in the first bucket.
+HISTOGRAM_BUCKETS: dict[str, list[float]] = {
+    names.PROVIDER_CALL_SECONDS: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    names.JOB_SECONDS: [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+    names.PROVIDER_QUEUE_SECONDS: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    names.PROVIDER_RUN_SECONDS: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+    names.COMPLETION_TO_STORAGE_SECONDS: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400],
+    names.COST: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 50, 100, 500],
+}
+
+
+def metrics_runtime(host: str, port: int) -> Runtime:
+    """A runtime serving SDK and project metrics on one Prometheus endpoint."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}", histogram_bucket_overrides=HISTOGRAM_BUCKETS
+            )
+        )
+    )
+
+
+async def serve() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(settings)
+    port = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
+    runtime = metrics_runtime(os.environ.get("WORKER_METRICS_HOST", "127.0.0.1"), port)
+    try:
+        client = await connect(runtime=runtime)
+    except TemporalUnavailable as exc:
+        log.error("worker.no_temporal", error=str(exc))
+        return 3
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_workers(client, settings):
+        log.info(
+            "worker.started",
+            task_queue=settings.temporal.task_queue,
+            submit_queue=settings.temporal.submit_task_queue,
+            metrics_port=port,
+            callbacks=settings.callbacks.enabled,
+        )
+        await stop.wait()
+        log.info("worker.stopping")
+    return 0
+
+
+def main() -> None:
+    code = asyncio.run(serve())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the SDK's native runtime threads have been seen to abort
+    # with "PyGILState_Release" during finalisation, turning a clean stop into a crash code.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
