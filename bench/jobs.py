@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench.floor_workflow import FLOOR_WORKFLOW, FloorShape, FloorWorkflow
 from bench.stack import MODEL, WorkerConfig
-from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord
 from seedance_pipeline.core.settings import Settings, load_settings
 
@@ -106,8 +106,7 @@ async def results(client: Client, ids: Sequence[str], within: float) -> list[Job
     """Every job's final record (the workflow result), or TimeoutError after `within` s."""
 
     async def one(job_id: str) -> JobRecord:
-        handle = client.get_workflow_handle(job_id, result_type=JobRecord)
-        return await handle.result()
+        return await job_result(client.get_workflow_handle(job_id))
 
     async with asyncio.timeout(within):
         return list(await asyncio.gather(*(one(j) for j in ids)))

@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 
 from bench.jobs import file_path
 from seedance_pipeline.adapters.ledger_sqlite import SqliteLedger
+from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.models import JobRecord, LedgerEntry
 
@@ -123,9 +124,9 @@ async def _job(client: Client, job_id: str) -> JobEvidence:
         return ev
     ev.started_at, ev.closed_at = desc.start_time, desc.close_time
     ev.status = desc.status.name if desc.status else "unknown"
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
+    if desc.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
         try:
-            ev.record = await handle.result()
+            ev.record = await job_result(handle)
         except Exception as exc:  # a failed result is evidence, not a harness crash
             ev.result_error = f"{type(exc).__name__}: {exc}"
     history = await handle.fetch_history()

@@ -106,7 +106,7 @@ def _task_checks(ev: Evidence, job: JobEvidence, task: dict[str, Any]) -> list[s
             )
         if rec.video_sha256 != stored.sha256:
             problems.append("record's video_sha256 is not the stored file's")
-    if rec.request.return_last_frame:
+    if rec.request is not None and rec.request.return_last_frame:
         frame = ev.digests.get((task["id"], "last_frame.png"))
         if job.last_frame is None or not job.last_frame.exists:
             problems.append(f"last frame missing at {rec.last_frame_uri}")

@@ -12,8 +12,10 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import structlog
@@ -29,7 +31,8 @@ from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.activities.references import ReferenceActivities
 from seedance_pipeline.activities.storage import StorageActivities
 from seedance_pipeline.adapters.ledger import open_ledger
-from seedance_pipeline.adapters.object_store import open_store
+from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.adapters.object_store import ObjectStore, open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
 from seedance_pipeline.core import metric_names as names
@@ -65,15 +68,7 @@ async def running_workers(
             s3_region=settings.storage.s3_region,
         )
         ledger = open_ledger(settings.ledger.url)
-        provider = ProviderActivities(
-            ProviderClient(http, metrics.provider_call, redact=lambda: secret_values(settings)),
-            settings,
-        )
-        storage = StorageActivities(http, store, settings)
-        references = ReferenceActivities(http, settings)
-        directory = JobDirectoryActivities(client)
-        health = HealthActivities(client, settings, identity or "")
-        ledger_acts = LedgerActivities(ledger, settings.budgets)
+        acts = activities(client, settings, http, store, ledger, identity or "")
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
         workers = [
@@ -82,21 +77,7 @@ async def running_workers(
                 task_queue=tq.task_queue,
                 workflows=[GenerationWorkflow, ModelHealthWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
-                activities=[
-                    provider.resolve_model,
-                    provider.get_task,
-                    provider.find_tasks,
-                    provider.cancel_task,
-                    references.check_references,
-                    directory.task_owners,
-                    health.choose_model,
-                    health.report_health,
-                    storage.copy_output,
-                    storage.write_manifest,
-                    ledger_acts.record_cost,
-                    ledger_acts.check_budget,
-                    ledger_acts.release_budget,
-                ],
+                activities=acts.job_queue,
                 max_concurrent_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             ),
@@ -109,7 +90,7 @@ async def running_workers(
             Worker(
                 client,
                 task_queue=tq.submit_task_queue,
-                activities=[provider.create_task],
+                activities=acts.submit_queue,
                 max_concurrent_activities=50,
                 max_task_queue_activities_per_second=rate,
             ),
@@ -121,6 +102,54 @@ async def running_workers(
             await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
             await asyncio.gather(*tasks, return_exceptions=True)
             ledger.close()
+
+
+@dataclass(frozen=True)
+class Activities:
+    job_queue: list[Callable[..., Any]]
+    submit_queue: list[Callable[..., Any]]
+    """Only `create_task`: its queue's rate limit is shared by every worker."""
+
+    @property
+    def all(self) -> list[Callable[..., Any]]:
+        return self.job_queue + self.submit_queue
+
+
+def activities(
+    client: Client,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    store: ObjectStore,
+    ledger: Ledger,
+    identity: str,
+) -> Activities:
+    """Every activity implementation, one per stub of `workflows.activity_stubs` (a test checks
+    that the names match exactly)."""
+    provider = ProviderActivities(
+        ProviderClient(http, metrics.provider_call, redact=lambda: secret_values(settings)),
+        settings,
+    )
+    storage = StorageActivities(http, store, settings)
+    references = ReferenceActivities(http, settings)
+    directory = JobDirectoryActivities(client)
+    health = HealthActivities(client, settings, identity)
+    ledger_acts = LedgerActivities(ledger, settings.budgets)
+    job_queue: list[Callable[..., Any]] = [
+        provider.resolve_model,
+        provider.get_task,
+        provider.find_tasks,
+        provider.cancel_task,
+        references.check_references,
+        directory.task_owners,
+        health.choose_model,
+        health.report_health,
+        storage.copy_output,
+        storage.write_manifest,
+        ledger_acts.record_cost,
+        ledger_acts.check_budget,
+        ledger_acts.release_budget,
+    ]
+    return Activities(job_queue=job_queue, submit_queue=[provider.create_task])
 
 
 # The SDK's default buckets (50..10000) would put every sub-second latency and every cost

@@ -18,7 +18,7 @@ class JobDirectoryActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    @activity.defn
+    @activity.defn(name="task_owners")
     async def task_owners(self, data: TaskOwnersInput) -> dict[str, str]:
         """task ID -> owning job ID, for the IDs some other job has claimed."""
         owners: dict[str, str] = {}

@@ -53,7 +53,7 @@ class HealthActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 
-    @activity.defn
+    @activity.defn(name="choose_model")
     async def choose_model(self, data: ChooseModelInput) -> ModelChoice:
         """The first model along the fallback chain whose breaker admits the job."""
         chain = fallback_chain(self._settings, data.alias)
@@ -84,7 +84,7 @@ class HealthActivities:
             start_workflow_operation=self._start(alias),
         )
 
-    @activity.defn
+    @activity.defn(name="report_health")
     async def report_health(self, data: ReportHealthInput) -> None:
         report = HealthReport(
             job_id=data.job_id,

@@ -34,12 +34,12 @@ class LedgerActivities:
         self._ledger = ledger
         self._budgets = dict(budgets or {})
 
-    @activity.defn
+    @activity.defn(name="record_cost")
     async def record_cost(self, entry: LedgerEntry) -> None:
         """Upsert the attempt's row; the job's budget hold ends with it."""
         await asyncio.to_thread(self._ledger.upsert, entry)
 
-    @activity.defn
+    @activity.defn(name="check_budget")
     async def check_budget(self, data: BudgetCheckInput) -> BudgetVerdict:
         """May this job submit? Refused when billed spend + holds + its estimate would pass a
         cap of its route; when allowed, its estimate is held until it records its cost."""
@@ -57,7 +57,7 @@ class LedgerActivities:
             lambda spend: decide(data, windows, spend),
         )
 
-    @activity.defn
+    @activity.defn(name="release_budget")
     async def release_budget(self, data: BudgetRelease) -> None:
         """The job ended (any outcome): its estimate no longer counts against a cap."""
         await asyncio.to_thread(self._ledger.release, data.job_id)

@@ -22,10 +22,12 @@ from seedance_pipeline.core.models import (
     CreateTaskResult,
     FindTasksInput,
     ProviderTask,
+    ReferenceKind,
     ResolvedModel,
     ResolveInput,
     TaskRef,
 )
+from seedance_pipeline.core.pricing import cost, estimate_tokens
 from seedance_pipeline.core.request_body import build_create_body
 from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.core.validation import pinned_alias, validate_request
@@ -38,7 +40,7 @@ class ProviderActivities:
         self._client = client
         self._settings = settings
 
-    @activity.defn
+    @activity.defn(name="resolve_model")
     async def resolve_model(self, data: ResolveInput) -> ResolvedModel:
         """Alias -> route, model ID, limits, price. The result is recorded in history, so a
         config change mid-job never changes what a running job does on replay."""
@@ -75,6 +77,14 @@ class ProviderActivities:
                 non_retryable=True,
             )
         price = spec.prices.get(route_name)
+        resolution = data.request.resolution or spec.default_resolution
+        ratio = data.request.ratio or spec.default_ratio
+        has_video = any(r.kind == ReferenceKind.VIDEO for r in data.request.references)
+        unit = (price.video_input if has_video else price.standard) if price else 0.0
+        if price and data.request.service_tier == "flex":
+            unit *= price.flex_factor
+        seconds = data.request.duration if data.request.duration > 0 else spec.duration_max
+        tokens = estimate_tokens(spec.pixel_table, resolution, ratio, seconds)
         polling = settings.polling
         callbacks = settings.callbacks.enabled and settings.callbacks.secret() is not None
         factor = polling.callback_margin_factor if callbacks else polling.first_poll_factor
@@ -98,8 +108,8 @@ class ProviderActivities:
             poll_min_seconds=polling.min_interval_seconds,
             poll_max_seconds=polling.max_interval_seconds,
             poll_backoff=polling.backoff,
-            resolution=data.request.resolution or spec.default_resolution,
-            ratio=data.request.ratio or spec.default_ratio,
+            resolution=resolution,
+            ratio=ratio,
             create_attempts=settings.retries.create_attempts,
             task_attempts=settings.retries.task_attempts,
             create_backoff_seconds=settings.retries.create_backoff_seconds,
@@ -108,9 +118,14 @@ class ProviderActivities:
             check_references=settings.references.check,
             breaker=settings.breaker.enabled,
             budgeted=route_name in settings.budgets,
+            submit_queue=settings.temporal.submit_task_queue,
+            create_schedule_to_start_seconds=settings.retries.create_schedule_to_start_seconds,
+            unit_price=unit,
+            estimated_tokens=tokens,
+            estimated_cost=cost(tokens, unit),
         )
 
-    @activity.defn
+    @activity.defn(name="create_task")
     async def create_task(self, data: CreateTaskInput) -> CreateTaskResult:
         structlog.contextvars.bind_contextvars(
             job_id=data.job_id, submit_no=data.submit_no, model_id=data.model.model_id
@@ -133,7 +148,7 @@ class ProviderActivities:
         log.info("provider.created", task_id=task_id)
         return CreateTaskResult(task_id=task_id)
 
-    @activity.defn
+    @activity.defn(name="get_task")
     async def get_task(self, ref: TaskRef) -> ProviderTask:
         structlog.contextvars.bind_contextvars(job_id=ref.job_id, task_id=ref.task_id)
         try:
@@ -141,7 +156,7 @@ class ProviderActivities:
         except ProviderError as exc:
             raise to_application_error(exc, "get") from None
 
-    @activity.defn
+    @activity.defn(name="find_tasks")
     async def find_tasks(self, data: FindTasksInput) -> list[ProviderTask]:
         """Tasks of one model created in a time window: the list endpoint as second source of
         truth after an ambiguous create."""
@@ -164,7 +179,7 @@ class ProviderActivities:
             raise to_application_error(exc, "list") from None
         return found
 
-    @activity.defn
+    @activity.defn(name="cancel_task")
     async def cancel_task(self, ref: TaskRef) -> bool:
         """DELETE a queued task. False when the provider refuses (already running)."""
         try:

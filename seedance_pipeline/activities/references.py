@@ -100,7 +100,7 @@ class ReferenceActivities:
         self._http = http
         self._cfg = settings.references
 
-    @activity.defn
+    @activity.defn(name="check_references")
     async def check_references(self, data: CheckReferencesInput) -> list[CheckedReference]:
         structlog.contextvars.bind_contextvars(job_id=data.job_id)
         checked: list[CheckedReference] = []

@@ -43,7 +43,7 @@ class StorageActivities:
         self._store = store
         self._settings = settings
 
-    @activity.defn
+    @activity.defn(name="copy_output")
     async def copy_output(self, data: CopyOutputInput) -> StoredObject:
         structlog.contextvars.bind_contextvars(job_id=data.job_id, kind=data.kind)
         host = urlsplit(data.url).hostname or ""
@@ -99,7 +99,7 @@ class StorageActivities:
                 next_beat = now + HEARTBEAT_EVERY_SECONDS
             yield chunk
 
-    @activity.defn
+    @activity.defn(name="write_manifest")
     async def write_manifest(self, data: ManifestInput) -> StoredObject:
         key = object_key(data.job_id, data.requested_at, "manifest.json")
         body = json.dumps(data.manifest, indent=2, sort_keys=True, default=str).encode()

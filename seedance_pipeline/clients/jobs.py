@@ -8,15 +8,21 @@ so a double click is one job and rerunning a batch file starts nothing new.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from seedance_pipeline.core import search_attributes as sa
@@ -24,7 +30,7 @@ from seedance_pipeline.core.job_id import derive_job_id
 from seedance_pipeline.core.models import GenerationInput, GenerationRequest, JobRecord, JobState
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import ensure_valid
-from seedance_pipeline.workflows.generation import SUBMIT_QUEUE_MEMO, GenerationWorkflow
+from seedance_pipeline.workflows.generation import GenerationWorkflow
 
 
 class UnknownJob(LookupError):
@@ -64,7 +70,6 @@ async def start_job(
             task_queue=settings.temporal.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse,
-            memo={SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
             # Visible as received from the start, without an upsert of its own.
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
@@ -75,6 +80,21 @@ async def start_job(
         return Started(job_id=job_id, run_id=None, existed=True)
     existed = handle.result_run_id != handle.first_execution_run_id
     return Started(job_id=job_id, run_id=handle.result_run_id, existed=existed, handle=handle)
+
+
+async def job_result(handle: WorkflowHandle[Any, Any]) -> JobRecord:
+    """The finished job's record, whatever its outcome.
+
+    A job that did not succeed fails its workflow with the record in the failure's details (so
+    the Web UI shows it as failed); a cancelled one is read through the `status` query.
+    """
+    try:
+        return JobRecord.model_validate(await handle.result())
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            return JobRecord.model_validate(cause.details[0])
+        return await handle.query(GenerationWorkflow.status)
 
 
 def handle_for(client: Client, job_id: str) -> WorkflowHandle[GenerationWorkflow, JobRecord]:

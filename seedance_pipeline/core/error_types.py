@@ -22,7 +22,8 @@ an import error. The tree, by who raises and what the workflow does with it:
     copy of the output                              -> a fresh URL, or the job ends failed_infra
         OUTPUT_URL_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMPLETE
     the workflow itself                             -> fails the run with the reason
-        JOB_INPUT_INVALID, INVARIANT_BROKEN, BREAKER_INVALID
+        INVARIANT_BROKEN, BREAKER_INVALID
+    a job that does not succeed fails its workflow with its Outcome value as the type
 """
 
 from __future__ import annotations
@@ -55,8 +56,6 @@ OUTPUT_URL_EXPIRED: Final = "OutputUrlExpired"
 OUTPUT_HOST_REFUSED: Final = "OutputHostRefused"
 OUTPUT_INCOMPLETE: Final = "OutputIncomplete"
 
-JOB_INPUT_INVALID: Final = "RequestInvalid"
-"""A job started past the starter with a malformed input (same name: it is a bad request)."""
 INVARIANT_BROKEN: Final = "InvariantBroken"
 """A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""
 BREAKER_INVALID: Final = "BreakerInvalid"

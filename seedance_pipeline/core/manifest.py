@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedance_pipeline.core.models import JobRecord
+from seedance_pipeline.core.models import GenerationRequest, JobRecord
 
 MANIFEST_VERSION = 1
 
 
-def build_manifest(record: JobRecord) -> dict[str, Any]:
+def build_manifest(record: JobRecord, request: GenerationRequest) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "job_id": record.job_id,
         "candidate": record.candidate,
-        "request": record.request.model_dump(mode="json"),
+        "request": request.model_dump(mode="json"),
         "route": record.route,
         "model_alias": record.model_alias,
         "model_id": record.model_id,
@@ -29,12 +29,12 @@ def build_manifest(record: JobRecord) -> dict[str, Any]:
             "ratio": record.ratio,
             "duration": record.duration,
             "seed": record.seed,
-            "service_tier": record.request.service_tier,
-            "return_last_frame": record.request.return_last_frame,
-            "generate_audio": record.request.generate_audio,
-            "watermark": record.request.watermark,
+            "service_tier": request.service_tier,
+            "return_last_frame": request.return_last_frame,
+            "generate_audio": request.generate_audio,
+            "watermark": request.watermark,
         },
-        "references": [r.model_dump(mode="json") for r in record.request.references],
+        "references": [r.model_dump(mode="json") for r in request.references],
         "references_checked": [r.model_dump(mode="json") for r in record.references_checked],
         "provider_task_id": record.provider_task_id,
         "outcome": record.outcome.value if record.outcome else None,

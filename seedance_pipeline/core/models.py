@@ -193,6 +193,14 @@ class ResolvedModel(BaseModel):
     breaker: bool = True
     budgeted: bool = False
     """The route has a spending cap: check it before each create."""
+    submit_queue: str
+    """The task queue `create_task` runs on (its rate limit is shared by every worker)."""
+    create_schedule_to_start_seconds: float = 120.0
+    """How long a create may wait for a submit worker before the job fails, naming the queue."""
+    unit_price: float
+    """Price per 1M tokens that applies to this request (resolution, video input, tier)."""
+    estimated_tokens: int
+    estimated_cost: float
 
 
 class StoredObject(BaseModel):
@@ -223,6 +231,9 @@ class Attempt(BaseModel):
     error: ErrorInfo | None = None
     submitted_at: datetime | None = None
     billed_tokens: int = 0
+    unit_price: float = 0.0
+    """The price per 1M tokens this attempt's model charges for this request."""
+    currency: str = ""
 
 
 class CheckedReference(BaseModel):
@@ -246,7 +257,8 @@ class JobRecord(BaseModel):
     job_id: str
     state: JobState = JobState.RECEIVED
     outcome: Outcome | None = None
-    request: GenerationRequest
+    request: GenerationRequest | None
+    """None only for a job started past the starter with an input that is not a job's."""
     candidate: int = 0
     route: str | None = None
     model_alias: str | None = None

@@ -220,6 +220,9 @@ class RetrySettings(_Frozen):
     reconcile_grace_seconds: float = Field(default=20.0, gt=0)
     """After an ambiguous create: how long to wait for the task to announce itself."""
     create_timeout_seconds: float = Field(default=60.0, gt=0)
+    create_schedule_to_start_seconds: float = Field(default=120.0, gt=0)
+    """How long a create waits for a worker on the submit queue before the job fails with the
+    queue named (a missing or misconfigured submit worker), instead of waiting forever."""
     http_timeout_seconds: float = Field(default=30.0, gt=0)
 
 

@@ -1,16 +1,18 @@
-"""Timeouts and retry policies per activity, in one place, and a typed way to call by name.
+"""Timeouts and retry policies per activity, in one place, and the one way to call a stub.
 
 `create_task` gets one attempt: whether another create is safe is the workflow's decision,
-made from the error type (never pay twice). Everything else is idempotent and retried by
-Temporal.
+made from the error type (never pay twice), and it has a schedule-to-start bound so a submit
+queue with no worker is a classified failure, not a job that waits forever. Everything else is
+idempotent and retried by Temporal.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -19,7 +21,8 @@ from temporalio.exceptions import ActivityError, CancelledError
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
 
-T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -27,24 +30,29 @@ class Options:
     start_to_close: timedelta
     retry: RetryPolicy
     heartbeat: timedelta | None = None
+    schedule_to_start: timedelta | None = None
 
 
 async def call(
-    name: str, arg: Any, result_type: type[T], options: Options, task_queue: str | None = None
-) -> T:
-    """Run activity `name` (activities are called by name: no I/O imports in workflows).
+    activity: Callable[[A], Awaitable[R]],
+    arg: A,
+    options: Options,
+    *,
+    task_queue: str | None = None,
+) -> R:
+    """Run the activity of `activity` (a stub from `activity_stubs`) with `options`.
 
     A workflow cancellation that arrives while the activity runs surfaces as an ActivityError
     caused by CancelledError; it is turned back into asyncio.CancelledError here, so no
     caller's `except ActivityError` can swallow the cancel and carry on.
     """
     try:
-        result = await workflow.execute_activity(
-            name,
+        return await workflow.execute_activity(
+            activity,
             arg,
-            result_type=result_type,
             task_queue=task_queue,
             start_to_close_timeout=options.start_to_close,
+            schedule_to_start_timeout=options.schedule_to_start,
             heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
         )
@@ -52,14 +60,21 @@ async def call(
         if isinstance(err.cause, CancelledError):
             raise asyncio.CancelledError() from err
         raise
-    return cast(T, result)
+
+
+def create_options(timeout_seconds: float, schedule_to_start_seconds: float) -> Options:
+    """One attempt, bounded both in running and in waiting for a submit worker."""
+    return Options(
+        timedelta(seconds=timeout_seconds),
+        RetryPolicy(maximum_attempts=1),
+        schedule_to_start=timedelta(seconds=schedule_to_start_seconds),
+    )
 
 
 RESOLVE = Options(
     timedelta(seconds=30),
     RetryPolicy(maximum_attempts=5, non_retryable_error_types=[*et.REQUEST_PROBLEMS]),
 )
-CREATE_RETRY = RetryPolicy(maximum_attempts=1)
 GET = Options(
     timedelta(seconds=60),
     RetryPolicy(
@@ -92,7 +107,7 @@ REFERENCES = Options(
     ),
 )
 OWNERS = Options(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
-HEALTH = Options(timedelta(seconds=10), RetryPolicy(maximum_attempts=2))
+BREAKER = Options(timedelta(seconds=10), RetryPolicy(maximum_attempts=2))
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(
     timedelta(minutes=30),

@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core.breaker import (
         Admission,
         Breaker,
@@ -60,7 +61,7 @@ class ModelHealthWorkflow:
     async def run(self, breaker: Any) -> None:
         if self._breaker is None:
             raise ApplicationError(
-                "invalid breaker input: not a Breaker", type="BreakerInvalid", non_retryable=True
+                "invalid breaker input: not a Breaker", type=et.BREAKER_INVALID, non_retryable=True
             )
         while True:
             b = self._require()
@@ -81,7 +82,12 @@ class ModelHealthWorkflow:
                 workflow.continue_as_new(self._require())
 
     def _require(self) -> Breaker:
-        assert self._breaker is not None
+        if self._breaker is None:  # run() fails first; handlers' validators refuse before this
+            raise ApplicationError(
+                "invariant broken: breaker used before a valid start",
+                type=et.INVARIANT_BROKEN,
+                non_retryable=True,
+            )
         return self._breaker
 
     @workflow.signal

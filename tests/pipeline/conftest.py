@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from seedance_pipeline.clients.jobs import job_status, start_job
+from seedance_pipeline.clients.jobs import job_result, job_status, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord
 from seedance_pipeline.core.settings import Settings, load_settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
@@ -77,8 +77,7 @@ class Pipeline:
         return await self.result(job)
 
     async def result(self, job_id: str) -> JobRecord:
-        handle = self.client.get_workflow_handle(job_id, result_type=JobRecord)
-        return await handle.result()
+        return await job_result(self.client.get_workflow_handle(job_id))
 
     async def status(self, job_id: str) -> JobRecord:
         return await job_status(self.client, job_id)
@@ -86,7 +85,8 @@ class Pipeline:
     async def tasks_for(self, record: JobRecord) -> list[dict[str, Any]]:
         """The emulator's tasks created for this job (matched by prompt, unique per test)."""
         tasks = await self.emulator.atasks()
-        return [t for t in tasks if _prompt(t) == record.request.prompt]
+        prompt = record.request.prompt if record.request else None
+        return [t for t in tasks if _prompt(t) == prompt]
 
     async def create_calls(self) -> int:
         stats = await self.emulator.astats()

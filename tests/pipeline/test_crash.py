@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from seedance_pipeline.clients.jobs import start_job
-from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState
+from seedance_pipeline.clients.jobs import job_result, start_job
+from seedance_pipeline.core.models import GenerationRequest, JobState
 from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
 from tests.conftest import free_port
@@ -92,9 +92,7 @@ async def test_sigkill_and_ambiguous_creates_never_pay_twice(
         worker = await _spawn_worker(env, log)
     try:
         records = await asyncio.wait_for(
-            asyncio.gather(
-                *(client.get_workflow_handle(j, result_type=JobRecord).result() for j in jobs)
-            ),
+            asyncio.gather(*(job_result(client.get_workflow_handle(j)) for j in jobs)),
             timeout=120,
         )
     finally:

@@ -187,7 +187,7 @@ async def test_invalid_request_started_directly_costs_nothing(pipeline: Pipeline
 
     before = await pipeline.create_calls()
     job = f"invalid-{uuid.uuid4().hex[:8]}"
-    record = await pipeline.client.execute_workflow(
+    handle = await pipeline.client.start_workflow(
         GenerationWorkflow.run,
         GenerationInput(
             job_id=job, request=GenerationRequest(prompt="x", duration=99, resolution="4k")
@@ -195,6 +195,7 @@ async def test_invalid_request_started_directly_costs_nothing(pipeline: Pipeline
         id=job,
         task_queue=pipeline.settings.temporal.task_queue,
     )
+    record = await pipeline.result(handle.id)
     assert record.outcome == Outcome.FAILED_INPUT
     assert record.error and "duration" in record.error.message
     assert "resolution" in record.error.message

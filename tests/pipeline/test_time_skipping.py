@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from seedance_pipeline.emulator.testing import EmulatorHandle
 from seedance_pipeline.worker import running_workers
@@ -39,7 +39,7 @@ async def _run(client: Client, settings: Any, request: GenerationRequest) -> Job
     assert started.handle is not None
     for _ in range(10):
         try:
-            return await started.handle.result()
+            return await job_result(started.handle)
         except RuntimeError as exc:
             # Under load the Java test server's long poll can end with an empty page while the
             # workflow still runs ("No completion event found"): ask again.

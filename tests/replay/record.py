@@ -2,10 +2,10 @@
 
     .venv/bin/python -m tests.replay.record     # rewrites tests/replay/histories/*.json
 
-Run it when a workflow change is meant to change histories (behind `workflow.patched`), and
-commit the new files next to the old ones so both the running and the new shape keep
-replaying. It uses the same real servers as the suite: a dev server, the emulator, the webhook
-receiver and in-process workers.
+Nothing is deployed yet, so there is one history shape and re-recording replaces the files.
+Once something is deployed, a workflow change gets a patch (docs/architecture.md, "The patch
+lifecycle") and its new histories are committed beside the old ones. It uses the same real
+servers as the suite: a dev server, the emulator, the webhook receiver and in-process workers.
 """
 
 from __future__ import annotations
@@ -32,16 +32,13 @@ from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
 from tests.webhook.support import serve
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v3"
-"""Bump when the workflow's history shape changes (v1: before the breaker and budgets; v2: one
-upsert per field; v3: started with JobState, no patch markers); older versions stay committed so
-running jobs of every shape keep replaying."""
-MINI_ID_WORD = "mini"
+PATHS = ("success", "moderation", "fallback", "ambiguous", "expiry", "cancel")
+"""Every exit of the job that history must keep replaying."""
 
 
 async def _record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     history = await handle.fetch_history()
-    (HISTORIES / f"{VERSION}-{name}.json").write_text(history.to_json())
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")
 
 
@@ -80,16 +77,16 @@ async def main() -> None:
             scenarios: dict[str, tuple[list[dict[str, Any]], str]] = {
                 "success": ([], "a fox in snow"),
                 "moderation": ([{"kind": "output_moderation"}], "moderated"),
-                "fallback": (
-                    [
-                        {
-                            "kind": "internal_failure",
-                            "match": {"model": settings.model("mini").ids["byteplus"]},
-                        }
-                    ],
-                    "falls back",
-                ),
+                "ambiguous": ([{"kind": "create_ambiguous", "max_hits": 1}], "ambiguous create"),
+                "expiry": ([{"kind": "expire", "max_hits": 1}], "expires once"),
             }
+            # Last: its failures open mini's breaker, which would reroute later scenarios.
+            fallback_faults = [
+                {
+                    "kind": "internal_failure",
+                    "match": {"model": settings.model("mini").ids["byteplus"]},
+                }
+            ]
             for name, (faults, prompt) in scenarios.items():
                 await emulator.aset_faults(faults)
                 started = await start_job(
@@ -99,7 +96,8 @@ async def main() -> None:
                     job_id=f"replay-{name}",
                 )
                 assert started.handle is not None
-                await started.handle.result()
+                with contextlib.suppress(WorkflowFailureError):
+                    await started.handle.result()
                 await _record(started.handle, name)
             await emulator.aset_faults([{"kind": "stuck", "phase": "queued"}])
             started = await start_job(
@@ -114,6 +112,16 @@ async def main() -> None:
             with contextlib.suppress(WorkflowFailureError):
                 await started.handle.result()
             await _record(started.handle, "cancel")
+            await emulator.aset_faults(fallback_faults)
+            started = await start_job(
+                client,
+                settings,
+                GenerationRequest(prompt="falls back", duration=4, resolution="480p"),
+                job_id="replay-fallback",
+            )
+            assert started.handle is not None
+            await started.handle.result()
+            await _record(started.handle, "fallback")
     await env.shutdown()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
@@ -122,7 +122,7 @@ async def _ts_run(client: Client, settings: Settings, request: GenerationRequest
     assert started.handle is not None
     for _ in range(10):
         try:
-            return await started.handle.result()
+            return await job_result(started.handle)
         except RuntimeError as exc:  # the Java test server's empty long-poll page; ask again
             if "No completion event" not in str(exc):
                 raise

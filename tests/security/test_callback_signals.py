@@ -137,8 +137,8 @@ async def test_a_malformed_input_fails_the_workflow_not_its_tasks(
         with pytest.raises(WorkflowFailureError) as info:
             await handle.result()
     cause = info.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "RequestInvalid"
-    assert cause.message.startswith("invalid job input: ") and named in cause.message
+    assert isinstance(cause, ApplicationError) and cause.type == Outcome.FAILED_INPUT.value
+    assert "invalid job input: " in cause.message and named in cause.message
     await assert_no_workflow_task_failed(client, job_id)
 
 

@@ -1,0 +1,132 @@
+"""Every activity the workflows call, declared once by name and signature.
+
+Workflows call these stubs (`workflow.execute_activity(stubs.create_task, ...)`), so a call is
+type-checked against its input and result models while this module imports no I/O library:
+the implementations (`seedance_pipeline.activities`) register under the same names, and
+`tests/workflows/test_activity_stubs.py` checks the worker registers exactly these. The bodies
+never run in a worker; tests may register them with other bodies as mocked activities.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
+from seedance_pipeline.core.models import (
+    CheckedReference,
+    CheckReferencesInput,
+    ChooseModelInput,
+    CopyOutputInput,
+    CreateTaskInput,
+    CreateTaskResult,
+    FindTasksInput,
+    LedgerEntry,
+    ManifestInput,
+    ModelChoice,
+    ProviderTask,
+    ReportHealthInput,
+    ResolvedModel,
+    ResolveInput,
+    StoredObject,
+    TaskOwnersInput,
+    TaskRef,
+)
+
+
+class StubCalled(RuntimeError):
+    """A stub ran: the worker registered the stub instead of the implementation."""
+
+
+def _stub(name: str) -> StubCalled:
+    return StubCalled(f"activity stub {name!r} ran: register the implementation in the worker")
+
+
+@activity.defn(name="resolve_model")
+async def resolve_model(data: ResolveInput) -> ResolvedModel:
+    """Alias -> route, model ID, limits, price, estimate, submit queue (pinned in history)."""
+    raise _stub("resolve_model")
+
+
+@activity.defn(name="check_references")
+async def check_references(data: CheckReferencesInput) -> list[CheckedReference]:
+    raise _stub("check_references")
+
+
+@activity.defn(name="choose_model")
+async def choose_model(data: ChooseModelInput) -> ModelChoice:
+    raise _stub("choose_model")
+
+
+@activity.defn(name="report_health")
+async def report_health(data: ReportHealthInput) -> None:
+    raise _stub("report_health")
+
+
+@activity.defn(name="check_budget")
+async def check_budget(data: BudgetCheckInput) -> BudgetVerdict:
+    raise _stub("check_budget")
+
+
+@activity.defn(name="release_budget")
+async def release_budget(data: BudgetRelease) -> None:
+    raise _stub("release_budget")
+
+
+@activity.defn(name="create_task")
+async def create_task(data: CreateTaskInput) -> CreateTaskResult:
+    """The one paid call: run once per create on the model's submit queue."""
+    raise _stub("create_task")
+
+
+@activity.defn(name="find_tasks")
+async def find_tasks(data: FindTasksInput) -> list[ProviderTask]:
+    raise _stub("find_tasks")
+
+
+@activity.defn(name="task_owners")
+async def task_owners(data: TaskOwnersInput) -> dict[str, str]:
+    raise _stub("task_owners")
+
+
+@activity.defn(name="get_task")
+async def get_task(ref: TaskRef) -> ProviderTask:
+    raise _stub("get_task")
+
+
+@activity.defn(name="cancel_task")
+async def cancel_task(ref: TaskRef) -> bool:
+    raise _stub("cancel_task")
+
+
+@activity.defn(name="copy_output")
+async def copy_output(data: CopyOutputInput) -> StoredObject:
+    raise _stub("copy_output")
+
+
+@activity.defn(name="write_manifest")
+async def write_manifest(data: ManifestInput) -> StoredObject:
+    raise _stub("write_manifest")
+
+
+@activity.defn(name="record_cost")
+async def record_cost(entry: LedgerEntry) -> None:
+    raise _stub("record_cost")
+
+
+ALL = (
+    resolve_model,
+    check_references,
+    choose_model,
+    report_health,
+    check_budget,
+    release_budget,
+    create_task,
+    find_tasks,
+    task_owners,
+    get_task,
+    cancel_task,
+    copy_output,
+    write_manifest,
+    record_cost,
+)
+"""Every stub; the worker must register exactly these names."""

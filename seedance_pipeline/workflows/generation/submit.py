@@ -1,0 +1,118 @@
+"""Submit: the one paid call, made so that a retry never pays twice.
+
+Each create runs once on the model's submit queue. A failure that proves the request never
+made a task (not reached, refused) may be followed by another create after a backoff; an
+ambiguous one (a timeout after sending, a reset mid-answer, garbage) is reconciled first
+(`reconcile.find_own_task`), and only a proof that no task exists allows a new create. A model
+that keeps refusing raises `CreateExhausted` (the attempts policy falls back).
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from seedance_pipeline.core import error_types as et
+    from seedance_pipeline.core.models import CreateTaskInput, JobState, Outcome, ResolvedModel
+    from seedance_pipeline.workflows import activity_options as opts
+    from seedance_pipeline.workflows import activity_stubs as stubs
+    from seedance_pipeline.workflows.generation import reconcile
+    from seedance_pipeline.workflows.generation.ending import (
+        ACTIVITY_TIMEOUT,
+        NOT_STARTED,
+        CreateExhausted,
+        JobEnded,
+        ended,
+        error_from,
+    )
+    from seedance_pipeline.workflows.generation.job import Job
+
+MAX_CREATE_BACKOFF_SECONDS = 300
+
+
+async def create(job: Job, model: ResolvedModel) -> str:
+    """Create the job's provider task on `model`; its task ID, once the provider took it."""
+    book = job.book
+    book.expect_task()
+    job.inbox.terminal_hint = False
+    book.move_to(JobState.SUBMITTING)
+    refused = unanswered = 0
+    while True:
+        attempt = book.start_attempt(model)
+        job.inbox.creating = attempt.submit_no
+        try:
+            return await _create_once(job, model, attempt.submit_no)
+        except ActivityError as err:
+            kind, info, outcome = error_from(err)
+            attempt.error = info
+            if kind == NOT_STARTED:
+                raise _unattended(model) from None
+            if kind in et.CREATE_AMBIGUOUS or kind == ACTIVITY_TIMEOUT:
+                found = await reconcile.find_own_task(job, model, attempt)
+                if found is not None:
+                    return _accepted(job, attempt.submit_no, found)
+                unanswered += 1
+                if unanswered >= model.create_attempts:
+                    raise CreateExhausted(info) from None
+                continue
+            if kind not in et.SAFE_TO_CREATE_AGAIN:
+                raise JobEnded(outcome, info) from None
+            refused += 1
+            if refused >= model.create_attempts:
+                raise CreateExhausted(info) from None
+            await _back_off(job, model, refused, err, info.code)
+
+
+async def _create_once(job: Job, model: ResolvedModel, submit_no: int) -> str:
+    request = CreateTaskInput(
+        job_id=job.job_id, submit_no=submit_no, request=job.inp.request, model=model
+    )
+    options = opts.create_options(
+        model.create_timeout_seconds, model.create_schedule_to_start_seconds
+    )
+    result = await opts.call(stubs.create_task, request, options, task_queue=model.submit_queue)
+    return _accepted(job, submit_no, result.task_id)
+
+
+def _accepted(job: Job, submit_no: int, task_id: str) -> str:
+    """The provider has the task: follow it, starting from what its callbacks already said."""
+    book, inbox = job.book, job.inbox
+    book.task_accepted(task_id)
+    announced = inbox.take_announcement(submit_no, task_id)
+    inbox.creating = None
+    if announced is not None:
+        if announced.terminal:
+            inbox.terminal_hint = True  # confirmed by the first GET of the wait
+        else:
+            book.apply(announced)
+    if book.record.provider_status is None:
+        book.move_to(JobState.QUEUED, "submitted")
+        book.record.provider_status = "queued"
+    book.flush()  # other jobs' reconciliation looks the task ID up
+    return task_id
+
+
+async def _back_off(
+    job: Job, model: ResolvedModel, refused: int, err: ActivityError, code: str
+) -> None:
+    delay = model.create_backoff_seconds * (2 ** (refused - 1))
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.next_retry_delay:
+        delay = max(delay, cause.next_retry_delay.total_seconds())
+    delay = min(delay, MAX_CREATE_BACKOFF_SECONDS)
+    job.book.note(f"create refused ({code}); retrying in {delay:.1f}s")
+    job.book.flush()
+    if delay > 0:  # a zero-length sleep would still cost a server timer (about a second)
+        await workflow.sleep(delay)
+
+
+def _unattended(model: ResolvedModel) -> JobEnded:
+    """Nothing polls the submit queue: the create never ran, so nothing was paid."""
+    return ended(
+        Outcome.FAILED_INFRA,
+        "SubmitQueueUnattended",
+        f"no worker took the create from task queue {model.submit_queue!r} within "
+        f"{model.create_schedule_to_start_seconds:g}s: start a worker that polls it, or make "
+        "temporal.submit_task_queue name the queue your workers poll",
+    )
