@@ -1,0 +1,315 @@
+"""The fast workflow layer: the real GenerationWorkflow against scripted activities.
+
+`Script` says what the provider and storage answer (each create, each GET of a task, each
+copy); `scripted_activities(script)` registers mocked activities under the stubs' names (as
+samples-python's `hello_activity_test` does), so each branch of the job runs in a fraction of a
+second on the session's dev server, with no emulator, storage or ledger. `run_job` starts a job
+on a fresh queue and returns its record and its workflow's final status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from seedance_pipeline.clients.jobs import job_result
+from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
+from seedance_pipeline.core.models import (
+    CheckedReference,
+    CheckReferencesInput,
+    ChooseModelInput,
+    CopyOutputInput,
+    CreateTaskInput,
+    CreateTaskResult,
+    FindTasksInput,
+    GenerationInput,
+    GenerationRequest,
+    JobRecord,
+    LedgerEntry,
+    ManifestInput,
+    ModelChoice,
+    ProviderContent,
+    ProviderError,
+    ProviderTask,
+    ProviderUsage,
+    ReportHealthInput,
+    ResolvedModel,
+    ResolveInput,
+    StoredObject,
+    TaskOwnersInput,
+    TaskRef,
+)
+from seedance_pipeline.worker import WORKFLOW_RUNNER
+from seedance_pipeline.workflows.generation import GenerationWorkflow
+
+TOKENS = 48_600
+
+
+def model(alias: str = "mini", **overrides: Any) -> ResolvedModel:
+    """A resolved model whose polls, backoffs and grace periods take no timer.
+
+    The server fires timers with about one second of resolution, so a 50 ms poll costs a
+    second; zero-length waits resolve in the same workflow task. Tests of deadlines set their
+    own (short) deadlines and a real poll interval."""
+    fallback = {"mini": "fast", "fast": "pro", "pro": None}[alias]
+    base: dict[str, Any] = {
+        "alias": alias,
+        "route": "byteplus",
+        "model_id": f"dreamina-seedance-2-0-{alias}-260615",
+        "currency": "USD",
+        "price_per_million": 3.5,
+        "price_per_million_video_input": 2.1,
+        "flex_factor": 0.5,
+        "pixel_table": "v15",
+        "expected_latency_seconds": 0.1,
+        "queue_deadline_seconds": 30,
+        "execution_deadline_seconds": 30,
+        "fallback": fallback,
+        "poll_first_seconds": 0,
+        "poll_min_seconds": 0,
+        "poll_max_seconds": 0,
+        "poll_backoff": 1.5,
+        "resolution": "480p",
+        "ratio": "16:9",
+        "create_backoff_seconds": 0,
+        "reconcile_grace_seconds": 0,
+        "breaker": False,
+        "submit_queue": "",
+        "unit_price": 3.5,
+        "estimated_tokens": TOKENS,
+        "estimated_cost": 0.17,
+    }
+    base.update(overrides)
+    return ResolvedModel(**base)
+
+
+def task(task_id: str, status: str, **extra: Any) -> ProviderTask:
+    now = int(datetime.now(UTC).timestamp())
+    fields: dict[str, Any] = {"id": task_id, "status": status, "created_at": now, "updated_at": now}
+    if status == "succeeded":
+        fields["content"] = ProviderContent(video_url=f"https://out.example/{task_id}.mp4")
+        fields["usage"] = ProviderUsage(completion_tokens=TOKENS, total_tokens=TOKENS)
+    fields.update(extra)
+    return ProviderTask(**fields)
+
+
+def failed(task_id: str, code: str, message: str = "from the script") -> ProviderTask:
+    return task(task_id, "failed", error=ProviderError(code=code, message=message))
+
+
+def app_error(
+    kind: str, code: str = "", outcome: str = "failed_infra", **kw: Any
+) -> ApplicationError:
+    """An activity failure as the real activities raise it (type + verbatim details)."""
+    det = {"code": code or kind, "message": f"{kind} from the script", "outcome": outcome}
+    return ApplicationError(f"{kind} from the script", det, type=kind, **kw)
+
+
+def verdict(*, allowed: bool, message: str = "within budget") -> BudgetVerdict:
+    return BudgetVerdict(
+        allowed=allowed, message=message, route="byteplus", currency="USD", estimate=0.17
+    )
+
+
+@dataclass
+class Script:
+    """What each activity answers. Lists are consumed in order; the last entry repeats."""
+
+    models: dict[str, ResolvedModel] = field(
+        default_factory=lambda: {a: model(a) for a in ("mini", "fast", "pro")}
+    )
+    resolve_error: ApplicationError | None = None
+    creates: list[Any] = field(default_factory=list)
+    """Per create: a task ID, or an exception to raise. Empty: task IDs t1, t2, ..."""
+    gets: dict[str, list[ProviderTask | Exception]] = field(default_factory=dict)
+    """Per task ID, successive GET answers. Missing: running, then succeeded."""
+    listed: list[ProviderTask] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    copies: list[Any] = field(default_factory=list)
+    """Per copy: None (ok) or an exception."""
+    references_error: ApplicationError | None = None
+    budget: BudgetVerdict = field(default_factory=lambda: verdict(allowed=True))
+    breaker_alias: str | None = None
+    calls: Counter[str] = field(default_factory=Counter)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    reports: list[ReportHealthInput] = field(default_factory=list)
+
+    def next(self, answers: list[Any], default: Any) -> Any:
+        if not answers:
+            return default
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+
+def scripted_activities(script: Script) -> list[Callable[..., Any]]:
+    """Mocked activities under the stubs' names; each counts its calls in `script.calls`."""
+
+    def answer(value: Any) -> Any:
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    @activity.defn(name="resolve_model")
+    async def resolve_model(data: ResolveInput) -> ResolvedModel:
+        script.calls["resolve_model"] += 1
+        if script.resolve_error is not None:
+            raise script.resolve_error
+        alias = data.alias or data.request.model or "mini"
+        queue = activity.info().task_queue
+        return script.models[alias].model_copy(
+            update={"submit_queue": script.models[alias].submit_queue or queue}
+        )
+
+    @activity.defn(name="check_references")
+    async def check_references(data: CheckReferencesInput) -> list[CheckedReference]:
+        script.calls["check_references"] += 1
+        if script.references_error is not None:
+            raise script.references_error
+        return [CheckedReference(index=i, url=r.url) for i, r in enumerate(data.request.references)]
+
+    @activity.defn(name="choose_model")
+    async def choose_model(data: ChooseModelInput) -> ModelChoice:
+        script.calls["choose_model"] += 1
+        return ModelChoice(alias=script.breaker_alias or data.alias, decided_by="script")
+
+    @activity.defn(name="report_health")
+    async def report_health(data: ReportHealthInput) -> None:
+        script.calls["report_health"] += 1
+        script.reports.append(data)
+
+    @activity.defn(name="check_budget")
+    async def check_budget(data: BudgetCheckInput) -> BudgetVerdict:
+        script.calls["check_budget"] += 1
+        return script.budget
+
+    @activity.defn(name="release_budget")
+    async def release_budget(data: BudgetRelease) -> None:
+        script.calls["release_budget"] += 1
+
+    @activity.defn(name="create_task")
+    async def create_task(data: CreateTaskInput) -> CreateTaskResult:
+        script.calls["create_task"] += 1
+        value = script.next(script.creates, f"t{script.calls['create_task']}")
+        return CreateTaskResult(task_id=answer(value))
+
+    @activity.defn(name="find_tasks")
+    async def find_tasks(data: FindTasksInput) -> list[ProviderTask]:
+        script.calls["find_tasks"] += 1
+        return list(script.listed)
+
+    @activity.defn(name="task_owners")
+    async def task_owners(data: TaskOwnersInput) -> dict[str, str]:
+        script.calls["task_owners"] += 1
+        return {t: j for t, j in script.owners.items() if t in data.task_ids}
+
+    @activity.defn(name="get_task")
+    async def get_task(ref: TaskRef) -> ProviderTask:
+        script.calls["get_task"] += 1
+        answers = script.gets.setdefault(
+            ref.task_id, [task(ref.task_id, "running"), task(ref.task_id, "succeeded")]
+        )
+        return answer(script.next(answers, task(ref.task_id, "succeeded")))
+
+    @activity.defn(name="cancel_task")
+    async def cancel_task(ref: TaskRef) -> bool:
+        script.calls["cancel_task"] += 1
+        script.cancelled.append(ref.task_id)
+        return True
+
+    @activity.defn(name="copy_output")
+    async def copy_output(data: CopyOutputInput) -> StoredObject:
+        script.calls["copy_output"] += 1
+        answer(script.next(script.copies, None))
+        return StoredObject(
+            uri=f"file:///out/{data.job_id}/{data.kind}",
+            size=1,
+            sha256="0" * 64,
+            content_type="video/mp4",
+        )
+
+    @activity.defn(name="write_manifest")
+    async def write_manifest(data: ManifestInput) -> StoredObject:
+        script.calls["write_manifest"] += 1
+        return StoredObject(
+            uri=f"file:///out/{data.job_id}/manifest.json",
+            size=1,
+            sha256="0" * 64,
+            content_type="application/json",
+        )
+
+    @activity.defn(name="record_cost")
+    async def record_cost(entry: LedgerEntry) -> None:
+        script.calls["record_cost"] += 1
+        script.ledger.append(entry)
+
+    return [
+        resolve_model,
+        check_references,
+        choose_model,
+        report_health,
+        check_budget,
+        release_budget,
+        create_task,
+        find_tasks,
+        task_owners,
+        get_task,
+        cancel_task,
+        copy_output,
+        write_manifest,
+        record_cost,
+    ]
+
+
+@dataclass
+class Ran:
+    record: JobRecord
+    status: WorkflowExecutionStatus
+    handle: WorkflowHandle[Any, Any]
+
+
+@asynccontextmanager
+async def scripted_worker(client: Client, script: Script) -> AsyncIterator[str]:
+    """A worker for GenerationWorkflow with scripted activities on a fresh queue."""
+    queue = f"wf-{uuid.uuid4().hex[:10]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[GenerationWorkflow],
+        activities=scripted_activities(script),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        yield queue
+
+
+def job_input(**request: Any) -> GenerationInput:
+    fields: dict[str, Any] = {"prompt": f"scripted {uuid.uuid4().hex[:8]}", "duration": 4}
+    fields.update(request)
+    return GenerationInput(
+        job_id=f"wf-{uuid.uuid4().hex[:12]}", request=GenerationRequest(**fields)
+    )
+
+
+async def start(client: Client, queue: str, inp: GenerationInput) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(GenerationWorkflow.run, inp, id=inp.job_id, task_queue=queue)
+
+
+async def finish(handle: WorkflowHandle[Any, Any]) -> Ran:
+    record = await job_result(handle)
+    status = (await handle.describe()).status
+    assert status is not None
+    return Ran(record, status, handle)
+
+
+async def run_job(client: Client, script: Script, **request: Any) -> Ran:
+    async with scripted_worker(client, script) as queue:
+        return await finish(await start(client, queue, job_input(**request)))

@@ -1,0 +1,324 @@
+"""Every exit of the job, through the real workflow with scripted activities (tests/workflows/
+support.py): each outcome, retry and fallback, ambiguous creates, deadlines, cancellation,
+copy failures and a missing submit worker. Each test asserts the outcome, the calls that reached
+the "provider" (so nothing is paid twice) and the workflow's final status in Temporal (a job that
+does not succeed is a Failed workflow whose failure type is its outcome).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.models import JobState, Outcome, ProviderCallback, Reference
+from tests.workflows.support import (
+    TOKENS,
+    Script,
+    app_error,
+    failed,
+    finish,
+    job_input,
+    model,
+    run_job,
+    scripted_worker,
+    start,
+    task,
+    verdict,
+)
+
+FAILED = WorkflowExecutionStatus.FAILED
+
+
+async def test_success_stores_the_video_and_records_the_bill(client: Client) -> None:
+    ran = await run_job(client, Script(), return_last_frame=False)
+    rec = ran.record
+    assert ran.status == WorkflowExecutionStatus.COMPLETED
+    assert rec.outcome == Outcome.SUCCEEDED and rec.state == JobState.SUCCEEDED
+    assert rec.video_uri and rec.manifest_uri and rec.tokens == TOKENS
+    assert rec.cost == round(TOKENS * 3.5 / 1e6, 6)
+    assert [s.state for s in rec.timeline] == [
+        JobState.RECEIVED,
+        JobState.SUBMITTING,
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.STORING,
+        JobState.SUCCEEDED,
+    ]
+
+
+async def test_success_writes_one_ledger_row_per_create(client: Client) -> None:
+    script = Script()
+    await run_job(client, script)
+    assert script.calls["create_task"] == 1
+    assert [(e.submit_no, e.tokens, e.billed) for e in script.ledger] == [(1, TOKENS, True)]
+
+
+async def test_output_moderation_is_final_and_never_retried(client: Client) -> None:
+    code = "OutputVideoSensitiveContentDetected.PolicyViolation"
+    script = Script(gets={"t1": [failed("t1", code, "may be related to copyright")]})
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.REJECTED_MODERATION
+    assert ran.record.error and ran.record.error.code == code
+    assert ran.record.error.message == "may be related to copyright"  # verbatim
+    assert script.calls["create_task"] == 1
+    assert ran.status == FAILED
+
+
+async def test_a_failed_job_is_a_failed_workflow_with_its_outcome_as_type(client: Client) -> None:
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ApplicationError
+
+    code = "OutputVideoSensitiveContentDetected"
+    ran = await run_job(client, Script(gets={"t1": [failed("t1", code)]}))
+    try:
+        await ran.handle.result()
+    except WorkflowFailureError as exc:
+        assert isinstance(exc.cause, ApplicationError)
+        assert exc.cause.type == Outcome.REJECTED_MODERATION.value
+        assert exc.cause.details[0]["job_id"] == ran.record.job_id
+    else:
+        raise AssertionError("a rejected job completed its workflow")
+
+
+async def test_input_moderation_at_create_is_final(client: Client) -> None:
+    refused = app_error(
+        et.PROVIDER_MODERATION,
+        "InputTextSensitiveContentDetected",
+        "rejected_moderation",
+        non_retryable=True,
+    )
+    script = Script(creates=[refused])
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.REJECTED_MODERATION
+    assert script.calls["create_task"] == 1 and script.calls["get_task"] == 0
+
+
+async def test_an_invalid_request_ends_failed_input_before_any_create(client: Client) -> None:
+    script = Script(resolve_error=app_error(et.REQUEST_INVALID, non_retryable=True))
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INPUT and ran.record.error
+    assert ran.record.error.source == "validation"
+    assert script.calls["create_task"] == 0 and ran.status == FAILED
+
+
+async def test_a_bad_reference_ends_failed_input_before_any_create(client: Client) -> None:
+    script = Script(references_error=app_error(et.REFERENCE_INVALID, non_retryable=True))
+    ref = Reference(url="https://refs.example/a.png", role="first_frame")
+    ran = await run_job(client, script, references=(ref,))
+    assert ran.record.outcome == Outcome.FAILED_INPUT
+    assert script.calls["create_task"] == 0
+
+
+async def test_a_budget_refusal_ends_failed_quota_before_any_create(client: Client) -> None:
+    budgeted = {a: model(a, budgeted=True) for a in ("mini", "fast", "pro")}
+    script = Script(models=budgeted, budget=verdict(allowed=False, message="daily cap 1.00 USD"))
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_QUOTA and ran.record.error
+    assert ran.record.error.code == "BudgetExceeded"
+    assert script.calls["create_task"] == 0 and script.calls["release_budget"] == 1
+
+
+async def test_an_internal_failure_is_retried_once_on_the_same_model(client: Client) -> None:
+    script = Script(gets={"t1": [failed("t1", "InternalServiceError")]})
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert [a.model_alias for a in ran.record.attempts] == ["mini", "mini"]
+    assert len(script.ledger) == 2 and [e.billed for e in script.ledger] == [False, True]
+
+
+async def test_sustained_task_failures_fall_back_to_the_next_model(client: Client) -> None:
+    script = Script(
+        gets={
+            "t1": [failed("t1", "InternalServiceError")],
+            "t2": [failed("t2", "InternalServiceError")],
+        }
+    )
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert [a.model_alias for a in ran.record.attempts] == ["mini", "mini", "fast"]
+    assert ran.record.model_alias == "fast"
+
+
+async def test_refused_creates_exhaust_the_chain_and_end_failed_infra(client: Client) -> None:
+    refused = app_error(et.PROVIDER_UNAVAILABLE, "InternalServiceError")
+    script = Script(creates=[refused])
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INFRA
+    assert {a.model_alias for a in ran.record.attempts} == {"mini", "fast", "pro"}
+    assert script.calls["get_task"] == 0
+
+
+async def test_an_ambiguous_create_with_nothing_listed_creates_again(client: Client) -> None:
+    script = Script(creates=[app_error(et.PROVIDER_AMBIGUOUS), "t2"])
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert script.calls["create_task"] == 2 and script.calls["find_tasks"] >= 1
+    assert ran.record.provider_task_id == "t2"
+
+
+async def test_polling_only_adopts_the_lone_unclaimed_listed_task(client: Client) -> None:
+    orphan = task("orphan", "running", resolution="480p", duration=4)
+    script = Script(creates=[app_error(et.PROVIDER_AMBIGUOUS)], listed=[orphan])
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert script.calls["create_task"] == 1  # never paid twice
+    assert ran.record.provider_task_id == "orphan"
+
+
+async def test_duration_any_matches_the_length_the_provider_chose(client: Client) -> None:
+    """`duration: -1`: the listed task reports the chosen length (reference §0 C5)."""
+    orphan = task("orphan", "running", resolution="480p", duration=7)
+    done = task("orphan", "succeeded", resolution="480p", duration=7)
+    script = Script(
+        creates=[app_error(et.PROVIDER_AMBIGUOUS)], listed=[orphan], gets={"orphan": [done]}
+    )
+    ran = await run_job(client, script, duration=-1)
+    assert script.calls["create_task"] == 1
+    assert ran.record.provider_task_id == "orphan" and ran.record.duration == 7
+
+
+async def test_a_task_another_job_claims_is_neither_adopted_nor_blocking(client: Client) -> None:
+    theirs = task("theirs", "running", resolution="480p", duration=4)
+    script = Script(
+        creates=[app_error(et.PROVIDER_AMBIGUOUS), "t2"],
+        listed=[theirs],
+        owners={"theirs": "other-job"},
+    )
+    ran = await run_job(client, script)
+    assert ran.record.provider_task_id == "t2" and script.calls["create_task"] == 2
+
+
+async def test_unclaimed_candidates_with_callbacks_on_end_ambiguous_unpaid_twice(
+    client: Client,
+) -> None:
+    with_callbacks = {a: model(a, callbacks_enabled=True) for a in ("mini", "fast", "pro")}
+    listed = [
+        task("a", "running", resolution="480p", duration=4),
+        task("b", "queued", resolution="480p", duration=4),
+    ]
+    script = Script(
+        models=with_callbacks, creates=[app_error(et.PROVIDER_AMBIGUOUS)], listed=listed
+    )
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INFRA and ran.record.error
+    assert ran.record.error.code == "AmbiguousSubmit"
+    assert script.calls["create_task"] == 1
+
+
+async def test_a_task_announced_by_callback_during_reconcile_is_adopted(client: Client) -> None:
+    slow = {
+        a: model(a, callbacks_enabled=True, reconcile_grace_seconds=5)
+        for a in ("mini", "fast", "pro")
+    }
+    script = Script(models=slow, creates=[app_error(et.PROVIDER_AMBIGUOUS)])
+    async with scripted_worker(client, script) as queue:
+        inp = job_input()
+        handle = await start(client, queue, inp)
+        while script.calls["create_task"] < 1:
+            await asyncio.sleep(0.02)
+        callback = ProviderCallback(
+            submit_no=1,
+            task=task("announced", "queued"),
+            received_at=task("x", "queued").created_at or 0,
+        )
+        await handle.signal("provider_callback", callback)
+        ran = await finish(handle)
+    assert ran.record.provider_task_id == "announced" and script.calls["create_task"] == 1
+
+
+async def test_queue_deadline_cancels_the_task_at_the_provider(client: Client) -> None:
+    short = {
+        a: model(a, queue_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
+        for a in ("mini", "fast", "pro")
+    }
+    script = Script(models=short, gets={"t1": [task("t1", "queued")]})
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INFRA and ran.record.error
+    assert ran.record.error.code == "QueueDeadlineExceeded"
+    assert script.cancelled == ["t1"]
+
+
+async def test_execution_deadline_ends_the_job_without_a_cancel(client: Client) -> None:
+    short = {
+        a: model(a, execution_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
+        for a in ("mini", "fast", "pro")
+    }
+    script = Script(models=short, gets={"t1": [task("t1", "running")]})
+    ran = await run_job(client, script)
+    assert ran.record.error and ran.record.error.code == "ExecutionDeadlineExceeded"
+    assert script.cancelled == []
+
+
+async def _cancel_when(client: Client, script: Script, status: str) -> tuple[Script, object]:
+    async with scripted_worker(client, script) as queue:
+        handle = await start(client, queue, job_input())
+        while (await handle.query("status")).get("provider_status") != status:
+            await asyncio.sleep(0.02)
+        await handle.cancel()
+        return script, await finish(handle)
+
+
+async def test_cancel_while_queued_deletes_the_task(client: Client) -> None:
+    script, ran = await _cancel_when(client, Script(gets={"t1": [task("t1", "queued")]}), "queued")
+    assert ran.record.outcome == Outcome.CANCELLED  # type: ignore[attr-defined]
+    assert ran.status == WorkflowExecutionStatus.CANCELED  # type: ignore[attr-defined]
+    assert script.cancelled == ["t1"]
+
+
+async def test_cancel_while_running_keeps_the_task_and_says_so(client: Client) -> None:
+    script, ran = await _cancel_when(
+        client, Script(gets={"t1": [task("t1", "running")]}), "running"
+    )
+    assert ran.record.outcome == Outcome.CANCELLED  # type: ignore[attr-defined]
+    assert script.cancelled == []
+    assert "may still be billed" in ran.record.error.message  # type: ignore[attr-defined]
+
+
+async def test_an_output_url_that_stays_expired_ends_output_expired(client: Client) -> None:
+    expired = app_error(et.OUTPUT_URL_EXPIRED, "AccessDenied", non_retryable=True)
+    script = Script(copies=[expired])
+    ran = await run_job(client, script)
+    assert ran.record.error and ran.record.error.code == "OutputExpired"
+    assert script.calls["copy_output"] == 3  # the first URL and two fresh ones
+    assert script.ledger and script.ledger[0].billed  # billed work is still recorded
+
+
+async def test_a_refused_output_host_ends_failed_infra_billed_and_recorded(client: Client) -> None:
+    script = Script(copies=[app_error(et.OUTPUT_HOST_REFUSED, non_retryable=True)])
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INFRA and ran.record.cost
+    assert script.ledger[0].tokens == TOKENS
+
+
+async def test_a_submit_queue_nobody_polls_is_a_classified_failure(client: Client) -> None:
+    lonely = {
+        a: model(a, submit_queue="nobody-polls-this", create_schedule_to_start_seconds=0.5)
+        for a in ("mini", "fast", "pro")
+    }
+    script = Script(models=lonely)
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.FAILED_INFRA and ran.record.error
+    assert ran.record.error.code == "SubmitQueueUnattended"
+    assert "nobody-polls-this" in ran.record.error.message
+    assert script.calls["create_task"] == 0
+
+
+async def test_a_task_the_provider_no_longer_knows_ends_failed_infra(client: Client) -> None:
+    gone = app_error(et.PROVIDER_TASK_NOT_FOUND, "NotFound", non_retryable=True)
+    ran = await run_job(client, Script(gets={"t1": [gone]}))
+    assert ran.record.outcome == Outcome.FAILED_INFRA and ran.record.error
+    assert ran.record.error.code == "NotFound"
+
+
+async def test_a_job_started_with_a_malformed_input_fails_with_the_reason(client: Client) -> None:
+    script = Script()
+    async with scripted_worker(client, script) as queue:
+        handle = await client.start_workflow(
+            "GenerationWorkflow", {"job": 1}, id=job_input().job_id, task_queue=queue
+        )
+        ran = await finish(handle)
+    assert ran.record.outcome == Outcome.FAILED_INPUT and ran.record.error
+    assert "invalid job input" in ran.record.error.message
+    assert ran.status == FAILED and sum(script.calls.values()) == 0
