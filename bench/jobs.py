@@ -42,12 +42,12 @@ def worker_config(
 ) -> WorkerConfig:
     """Fresh task queues per scenario, so counting and draining never see another's jobs.
 
-    The per-model breaker workflow runs on `<job queue>-health`; the breaker scope gives each
-    scenario its own, instead of one left behind on a queue whose worker has gone.
+    The per-model breakers and the capacity gates run on `<job queue>-entities`; their scopes
+    give each scenario its own, instead of ones left behind on a queue whose worker has gone.
     """
     env = dict(extra_env or {})
-    if "breaker" in Settings.model_fields:
-        env.setdefault("SEEDANCE_BREAKER__SCOPE", f"bench-{tag}")
+    env.setdefault("SEEDANCE_BREAKER__SCOPE", f"bench-{tag}")
+    env.setdefault("SEEDANCE_CAPACITY__SCOPE", f"bench-{tag}")
     return WorkerConfig(
         task_queue=f"bench-jobs-{tag}",
         submit_task_queue=f"bench-submit-{tag}",

@@ -93,6 +93,13 @@ class Ports:
     floor_metrics: int = field(default_factory=free_port)
 
 
+UNLIMITED_ACCOUNT = {
+    "CONCURRENCY_PER_MODEL": "100000",
+    "RPM_PER_MODEL": "1000000",
+    "QUEUED_PER_ACCOUNT": "100000",
+}
+
+
 def _clean_base_env() -> dict[str, str]:
     """The caller's environment minus what would point children at other servers.
 
@@ -165,6 +172,11 @@ class BenchStack:
             env[f"SEEDANCE_ROUTES__{route}__OUTPUT_HOSTS"] = '["127.0.0.1", "localhost"]'
             env[key_env] = EMULATOR_KEY
         env["EMULATOR_API_KEYS"] = EMULATOR_KEY
+        # Throughput and latency need a provider without the account's limits: the capacity
+        # gate still runs on every job, with ceilings no burst of theirs reaches. The capacity
+        # scenario sets real limits in its own worker config.
+        for name, value in UNLIMITED_ACCOUNT.items():
+            env[f"SEEDANCE_ACCOUNT_LIMITS__ENTERPRISE__{name}"] = value
         env["SEEDANCE_PROVIDER"] = "emulator"
         env["PYTHONUNBUFFERED"] = "1"
         return env

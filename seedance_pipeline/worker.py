@@ -24,6 +24,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from seedance_pipeline.activities.capacity import CapacityActivities
 from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.activities.ledger import LedgerActivities
@@ -39,6 +40,7 @@ from seedance_pipeline.core import metric_names as names
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
 from seedance_pipeline.observability import metrics
 from seedance_pipeline.observability.logging import configure_logging, secret_values
+from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 from seedance_pipeline.workflows.model_health import ModelHealthWorkflow
 
@@ -81,10 +83,11 @@ async def running_workers(
                 max_concurrent_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             ),
-            Worker(  # breakers: never queued behind job tasks
+            Worker(  # breakers and capacity gates: never queued behind job tasks
                 client,
-                task_queue=tq.health_queue,
-                workflows=[ModelHealthWorkflow],
+                task_queue=tq.entity_queue,
+                workflows=[ModelHealthWorkflow, CapacityGateWorkflow],
+                activities=acts.entity_queue,
                 workflow_runner=WORKFLOW_RUNNER,
             ),
             Worker(
@@ -109,10 +112,12 @@ class Activities:
     job_queue: list[Callable[..., Any]]
     submit_queue: list[Callable[..., Any]]
     """Only `create_task`: its queue's rate limit is shared by every worker."""
+    entity_queue: list[Callable[..., Any]]
+    """What the shared entities (capacity gates) call themselves."""
 
     @property
     def all(self) -> list[Callable[..., Any]]:
-        return self.job_queue + self.submit_queue
+        return self.job_queue + self.submit_queue + self.entity_queue
 
 
 def activities(
@@ -125,10 +130,11 @@ def activities(
 ) -> Activities:
     """Every activity implementation, one per stub of `workflows.activity_stubs` (a test checks
     that the names match exactly)."""
-    provider = ProviderActivities(
-        ProviderClient(http, metrics.provider_call, redact=lambda: secret_values(settings)),
-        settings,
+    provider_client = ProviderClient(
+        http, metrics.provider_call, redact=lambda: secret_values(settings)
     )
+    provider = ProviderActivities(provider_client, settings)
+    capacity = CapacityActivities(client, provider_client, settings)
     storage = StorageActivities(http, store, settings)
     references = ReferenceActivities(http, settings)
     directory = JobDirectoryActivities(client)
@@ -148,8 +154,13 @@ def activities(
         ledger_acts.record_cost,
         ledger_acts.check_budget,
         ledger_acts.release_budget,
+        capacity.open_capacity_gate,
     ]
-    return Activities(job_queue=job_queue, submit_queue=[provider.create_task])
+    return Activities(
+        job_queue=job_queue,
+        submit_queue=[provider.create_task],
+        entity_queue=[capacity.check_capacity_holders],
+    )
 
 
 # The SDK's default buckets (50..10000) would put every sub-second latency and every cost

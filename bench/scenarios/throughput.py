@@ -150,7 +150,7 @@ async def measure(
         "activity_timings_s": await jobs.activity_timings(client, pipe_ids[:TIMING_SAMPLE]),
         "other_workflows": await jobs.history_events(
             client,
-            f"TaskQueue IN ('{config.task_queue}', '{config.task_queue}-health') "
+            f"TaskQueue IN ('{config.task_queue}', '{config.task_queue}-entities') "
             "AND WorkflowType != 'GenerationWorkflow'",
         ),
         "worker_profile": profile_summary,

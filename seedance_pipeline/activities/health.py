@@ -49,7 +49,7 @@ class HealthActivities:
             ModelHealthWorkflow.run,
             Breaker(model=alias, config=self._config()),
             id=workflow_id(alias, self._settings.breaker.scope),
-            task_queue=self._settings.temporal.health_queue,
+            task_queue=self._settings.temporal.entity_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
 

@@ -17,6 +17,7 @@ from seedance_pipeline.activities.errors import to_application_error
 from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderError
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.callback_token import callback_url
+from seedance_pipeline.core.capacity import GateConfig, GateRef, ModelLimits, gate_id
 from seedance_pipeline.core.models import (
     CreateTaskInput,
     CreateTaskResult,
@@ -33,6 +34,35 @@ from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.core.validation import pinned_alias, validate_request
 
 log = structlog.get_logger(__name__)
+
+
+def _gate_ref(settings: Settings, route_name: str, latency: float) -> GateRef | None:
+    """Where the route's capacity gate is and the limits a job asks under (None: gate off)."""
+    cap = settings.capacity
+    if not cap.enabled:
+        return None
+    account = settings.account_limits[settings.route(route_name).account]
+    config = GateConfig(
+        queued_per_account=account.queued_per_account,
+        headroom_per_model=cap.headroom_per_model,
+        decrease=cap.decrease,
+        increase_share=cap.increase_share,
+        lease_seconds=cap.lease_seconds,
+        audit_seconds=cap.audit_seconds,
+    )
+    limits = ModelLimits(
+        concurrency=account.concurrency_per_model,
+        rpm=account.rpm_per_model,
+        expected_latency_seconds=latency,
+    )
+    return GateRef(
+        gate_id=gate_id(route_name, cap.scope),
+        task_queue=settings.temporal.entity_queue,
+        route=route_name,
+        limits=limits,
+        config=config,
+        max_wait_seconds=cap.max_wait_minutes * 60,
+    )
 
 
 class ProviderActivities:
@@ -89,6 +119,7 @@ class ProviderActivities:
         callbacks = settings.callbacks.enabled and settings.callbacks.secret() is not None
         factor = polling.callback_margin_factor if callbacks else polling.first_poll_factor
         return ResolvedModel(
+            capacity=_gate_ref(settings, route_name, spec.expected_latency_seconds),
             alias=alias,
             route=route_name,
             model_id=model_id,

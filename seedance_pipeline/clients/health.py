@@ -39,7 +39,7 @@ async def force_breaker(client: Client, settings: Settings, alias: str, state: s
         ModelHealthWorkflow.run,
         Breaker(model=alias, config=_config(settings)),
         id=workflow_id(alias, settings.breaker.scope),
-        task_queue=settings.temporal.health_queue,
+        task_queue=settings.temporal.entity_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     return await client.execute_update_with_start_workflow(

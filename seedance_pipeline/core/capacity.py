@@ -28,6 +28,11 @@ PRIORITIES = range(1, 6)
 DEFAULT_PRIORITY = 3
 
 
+def gate_id(route: str, scope: str = "") -> str:
+    """One gate per route's account: `capacity:byteplus` (`@scope` when namespaces are shared)."""
+    return f"capacity:{route}" + (f"@{scope}" if scope else "")
+
+
 class Limit(StrEnum):
     """Which provider limit a refusal names, or which one keeps a job waiting."""
 
@@ -62,6 +67,9 @@ class GateConfig(BaseModel):
     """Each accepted create adds this share of the ceiling back to a learned limit."""
     lease_seconds: float = Field(default=300.0, gt=0)
     """A holder not heard from this long is checked (is its job alive, its task running?)."""
+    audit_seconds: float = Field(default=60.0, gt=0)
+    refusal_pause_seconds: float = Field(default=1.0, ge=0)
+    """After a refusal without Retry-After, the limit it named admits nothing for this long."""
 
 
 class Waiter(BaseModel):
@@ -77,7 +85,6 @@ class Holder(BaseModel):
     model_id: str
     granted_at: datetime
     heard_at: datetime
-    running: bool = False
     task_id: str | None = None
     orphan: bool = False
     """The job ended while its task may still run: the slot is the task's until it ends."""
@@ -111,6 +118,335 @@ class Gate(BaseModel):
     config: GateConfig = GateConfig()
     models: dict[str, ModelState] = Field(default_factory=dict)
     holders: dict[str, Holder] = Field(default_factory=dict)
+    waiting_ids: dict[str, str] = Field(default_factory=dict)
+    """job ID -> model ID of every waiter (the lanes hold their order)."""
     queued_learned: float = 120.0
     queued_paused_until: datetime | None = None
     refusals_total: int = 0
+
+    # ---- what jobs tell the gate -----------------------------------------------------------
+
+    def model(self, model_id: str, limits: ModelLimits) -> ModelState:
+        """The model's state, with the ceilings the latest request carried (a config change
+        applies without a deploy; the learned rate never exceeds the new ceiling)."""
+        state = self.models.get(model_id)
+        if state is None:
+            state = ModelState(model_id=model_id, limits=limits, rpm_learned=float(limits.rpm))
+            self.models[model_id] = state
+        state.limits = limits
+        state.rpm_learned = min(state.rpm_learned, float(limits.rpm))
+        return state
+
+    def request(self, waiter: Waiter, limits: ModelLimits, *, first: bool = False) -> None:
+        """Queue a job for a slot on its model (a repeated request is one request)."""
+        if waiter.job_id in self.holders or waiter.job_id in self.waiting_ids:
+            return
+        lane = self.model(waiter.model_id, limits).lanes.setdefault(waiter.priority, {})
+        queue = lane.setdefault(waiter.fairness_key, [])
+        queue.insert(0, waiter) if first else queue.append(waiter)
+        self.waiting_ids[waiter.job_id] = waiter.model_id
+
+    def ahead_of(self, waiter: Waiter) -> int:
+        """How many of its model's waiters go before this one at most (same or higher
+        priority): an estimate of its place that costs no scan of the whole queue."""
+        state = self.models.get(waiter.model_id)
+        if state is None:
+            return 0
+        return sum(
+            len(q)
+            for p, lanes in state.lanes.items()
+            if p <= waiter.priority
+            for q in lanes.values()
+        )
+
+    def release(
+        self, job_id: str, *, task_id: str | None, still_running: bool, now: datetime
+    ) -> None:
+        """The job's task ended (or never existed): the slot is free. `still_running`: the job
+        ended but its task may still run; the slot stays the task's until a check says it ended."""
+        holder = self.holders.get(job_id)
+        if holder is None:
+            self.withdraw(job_id)
+            return
+        if still_running and task_id:
+            holder.orphan, holder.task_id, holder.heard_at = True, task_id, now
+            return
+        if task_id:
+            self._accepted(holder.model_id)
+        del self.holders[job_id]
+
+    def refused(self, job_id: str, code: str, retry_after: float | None, now: datetime) -> Limit:
+        """A create was refused with 429: learn, pause if told to, and put the job back at the
+        head of its lane (it keeps its turn)."""
+        limit = limit_of_refusal(code)
+        holder = self.holders.pop(job_id, None)
+        self.refusals_total += 1
+        if holder is None:
+            return limit
+        state = self.models[holder.model_id]
+        state.refusals[code] = state.refusals.get(code, 0) + 1
+        pause = now + timedelta(seconds=retry_after or self.config.refusal_pause_seconds)
+        if limit == Limit.QUEUED:
+            # What we had queued when the provider said "full" is the best guess of its cap.
+            queued = self.queued_at_provider() + 1
+            self.queued_learned = max(1.0, min(self.queued_learned, queued) * self.config.decrease)
+            self.queued_paused_until = _later(self.queued_paused_until, pause)
+        else:
+            # Our own window says little (the account may have other clients): halve the rate.
+            state.rpm_learned = max(1.0, state.rpm_learned * self.config.decrease)
+            state.paused_until = _later(state.paused_until, pause)
+        waiter = Waiter(
+            job_id=job_id,
+            model_id=holder.model_id,
+            priority=holder.priority,
+            fairness_key=holder.fairness_key,
+            since=holder.granted_at,
+        )
+        self.request(waiter, state.limits, first=True)
+        return limit
+
+    def withdraw(self, job_id: str) -> None:
+        """A waiting job gave up (cancelled, or its wait bound passed)."""
+        model_id = self.waiting_ids.pop(job_id, None)
+        state = self.models.get(model_id or "")
+        if state is None:
+            return
+        for lanes in state.lanes.values():
+            for key, queue in lanes.items():
+                lanes[key] = [w for w in queue if w.job_id != job_id]
+
+    # ---- who goes next ---------------------------------------------------------------------
+
+    def admit(self, now: datetime) -> list[Grant]:
+        """Every grant the limits allow now, best first per model."""
+        grants: list[Grant] = []
+        for state in self.models.values():
+            self._forget_old_grants(state, now)
+            while self.blocked_by(state, now) is None:
+                waiter = self._pop_next(state)
+                if waiter is None:
+                    break
+                grants.append(self._grant(state, waiter, now))
+        return grants
+
+    def blocked_by(self, state: ModelState, now: datetime) -> Limit | None:
+        """Which limit keeps the next waiter of this model waiting, if any."""
+        in_flight = sum(1 for h in self.holders.values() if h.model_id == state.model_id)
+        if in_flight >= state.limits.concurrency + self.config.headroom_per_model:
+            return Limit.CONCURRENCY
+        if (state.paused_until and now < state.paused_until) or len(state.grants) >= int(
+            state.rpm_learned
+        ):
+            return Limit.RPM
+        queued_after = self.queued_at_provider() + (
+            1 if in_flight >= state.limits.concurrency else 0
+        )
+        paused = self.queued_paused_until is not None and now < self.queued_paused_until
+        if paused or queued_after > int(self.queued_learned):
+            return Limit.QUEUED
+        return None
+
+    def queued_at_provider(self) -> int:
+        """Tasks the provider holds queued, over all models: per model, those in flight beyond
+        the concurrency it runs (an estimate that needs no report from the jobs)."""
+        total = 0
+        for state in self.models.values():
+            mine = [h for h in self.holders.values() if h.model_id == state.model_id]
+            total += max(0, len(mine) - state.limits.concurrency)
+        return total
+
+    def next_wake(self, now: datetime) -> datetime | None:
+        """When a limit only time lifts (the rate window, a pause) lifts next, if a job waits."""
+        times: list[datetime] = []
+        for state in self.models.values():
+            if not self._has_waiters(state):
+                continue
+            if state.grants and len(state.grants) >= int(state.rpm_learned):
+                times.append(state.grants[0] + RPM_WINDOW)
+            if state.paused_until and state.paused_until > now:
+                times.append(state.paused_until)
+            if self.queued_paused_until and self.queued_paused_until > now:
+                times.append(self.queued_paused_until)
+        return min(times) if times else None
+
+    def place(self, job_id: str) -> int | None:
+        """The job's place among its model's waiters (1 = next), or None when not waiting."""
+        for state in self.models.values():
+            ordered = self._ordered(state)
+            for index, waiter in enumerate(ordered):
+                if waiter.job_id == job_id:
+                    return index + 1
+        return None
+
+    def waiting(self) -> int:
+        return sum(
+            len(q)
+            for s in self.models.values()
+            for lanes in s.lanes.values()
+            for q in lanes.values()
+        )
+
+    def limit_value(self, state: ModelState, limit: Limit) -> float:
+        """The current value of `limit` for this model (learned where the gate learns it)."""
+        if limit == Limit.RPM:
+            return state.rpm_learned
+        if limit == Limit.QUEUED:
+            return self.queued_learned
+        return float(state.limits.concurrency + self.config.headroom_per_model)
+
+    def stale_holders(self, now: datetime) -> list[Holder]:
+        """Holders not heard from for a lease (their job may be gone): to be checked."""
+        cutoff = now - timedelta(seconds=self.config.lease_seconds)
+        return [h for h in self.holders.values() if h.orphan or h.heard_at <= cutoff]
+
+    def still_held(self, job_id: str, now: datetime) -> None:
+        """A check found the holder's job alive (or its task still running)."""
+        if job_id in self.holders:
+            self.holders[job_id].heard_at = now
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _grant(self, state: ModelState, waiter: Waiter, now: datetime) -> Grant:
+        self.holders[waiter.job_id] = Holder(
+            job_id=waiter.job_id,
+            model_id=state.model_id,
+            granted_at=now,
+            heard_at=now,
+            priority=waiter.priority,
+            fairness_key=waiter.fairness_key,
+        )
+        state.grants.append(now)
+        state.granted_total += 1
+        return Grant(job_id=waiter.job_id, model_id=state.model_id, at=now)
+
+    def _accepted(self, model_id: str) -> None:
+        """The provider took a create: let the learned limits climb back towards the ceilings."""
+        state = self.models.get(model_id)
+        if state is not None:
+            step = self.config.increase_share * state.limits.rpm
+            state.rpm_learned = min(float(state.limits.rpm), state.rpm_learned + step)
+        ceiling = float(self.config.queued_per_account)
+        self.queued_learned = min(
+            ceiling, self.queued_learned + self.config.increase_share * ceiling
+        )
+
+    def _pop_next(self, state: ModelState) -> Waiter | None:
+        for priority in sorted(state.lanes):
+            lanes = state.lanes[priority]
+            for key in list(lanes):
+                queue = lanes.pop(key)
+                if not queue:
+                    continue
+                waiter = queue.pop(0)
+                if queue:
+                    lanes[key] = queue  # served: to the back of the round-robin
+                self.waiting_ids.pop(waiter.job_id, None)
+                return waiter
+        return None
+
+    def _ordered(self, state: ModelState) -> list[Waiter]:
+        """The waiters in the order `_pop_next` would serve them."""
+        ordered: list[Waiter] = []
+        for priority in sorted(state.lanes):
+            queues = [list(q) for q in state.lanes[priority].values() if q]
+            while queues:
+                ordered += [q.pop(0) for q in queues]
+                queues = [q for q in queues if q]
+        return ordered
+
+    def _has_waiters(self, state: ModelState) -> bool:
+        return any(q for lanes in state.lanes.values() for q in lanes.values())
+
+    @staticmethod
+    def _forget_old_grants(state: ModelState, now: datetime) -> None:
+        cutoff = now - RPM_WINDOW
+        state.grants = [t for t in state.grants if t > cutoff]
+
+
+def _later(current: datetime | None, new: datetime | None) -> datetime | None:
+    if current is None or new is None:
+        return current or new
+    return max(current, new)
+
+
+# ---- messages between jobs and the gate (signals; each one input model) ---------------------
+
+
+class GateRef(BaseModel):
+    """Where a job finds its account's gate, and the limits it asks under (pinned by resolve)."""
+
+    gate_id: str
+    task_queue: str
+    route: str
+    limits: ModelLimits
+    config: GateConfig
+    max_wait_seconds: float
+
+
+class CapacityRequest(BaseModel):
+    waiter: Waiter
+    limits: ModelLimits
+
+
+class CapacityRelease(BaseModel):
+    job_id: str
+    task_id: str | None = None
+    still_running: bool = False
+
+
+class CapacityRefusal(BaseModel):
+    job_id: str
+    code: str
+    retry_after_seconds: float | None = None
+
+
+class CapacityWithdrawal(BaseModel):
+    job_id: str
+
+
+class CapacityGranted(BaseModel):
+    """Gate -> job: the slot is yours until your provider task ends."""
+
+    model_id: str
+    at: datetime
+
+
+class CapacityWaiting(BaseModel):
+    """Gate -> job, once, when its request cannot be granted at once."""
+
+    model_id: str
+    ahead: int
+    blocked_by: Limit
+    limit_value: float
+    """The limit's current (learned) value."""
+    estimate_seconds: float
+
+
+class HolderCheck(BaseModel):
+    job_id: str
+    task_id: str | None = None
+    orphan: bool = False
+
+
+class HolderChecks(BaseModel):
+    """Gate -> activity: are these holders' jobs alive, and their tasks still running?"""
+
+    route: str
+    holders: list[HolderCheck]
+
+
+class HolderCheckResult(BaseModel):
+    released: list[str] = Field(default_factory=list)
+    """Slots to free: the job is gone and its task ended (or never existed)."""
+    alive: list[str] = Field(default_factory=list)
+    """Slots still held: the job runs, or its task still runs at the provider."""
+
+
+class OpenGate(BaseModel):
+    """Job -> activity: start the account's gate (signal-with-start) with the job's request.
+
+    Only a request can find no gate: every other message follows a grant or a request, and a
+    gate that was terminated by hand has no slots left to free."""
+
+    ref: GateRef
+    request: CapacityRequest

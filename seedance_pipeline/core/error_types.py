@@ -22,7 +22,7 @@ an import error. The tree, by who raises and what the workflow does with it:
     copy of the output                              -> a fresh URL, or the job ends failed_infra
         OUTPUT_URL_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMPLETE
     the workflow itself                             -> fails the run with the reason
-        INVARIANT_BROKEN, BREAKER_INVALID
+        INVARIANT_BROKEN, BREAKER_INVALID, GATE_INVALID
     a job that does not succeed fails its workflow with its Outcome value as the type
 """
 
@@ -59,6 +59,7 @@ OUTPUT_INCOMPLETE: Final = "OutputIncomplete"
 INVARIANT_BROKEN: Final = "InvariantBroken"
 """A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""
 BREAKER_INVALID: Final = "BreakerInvalid"
+GATE_INVALID: Final = "GateInvalid"
 
 SAFE_TO_CREATE_AGAIN: Final = frozenset(
     {PROVIDER_NOT_REACHED, PROVIDER_RATE_LIMITED, PROVIDER_UNAVAILABLE}

@@ -10,6 +10,7 @@ from seedance_pipeline.core.models import JobState
 
 _JOB_RANK: dict[JobState, int] = {
     JobState.RECEIVED: 0,
+    JobState.WAITING_FOR_CAPACITY: 1,
     JobState.SUBMITTING: 1,
     JobState.QUEUED: 2,
     JobState.RUNNING: 3,
@@ -32,10 +33,17 @@ _PROVIDER_RANK = {
 }
 
 
+BEFORE_THE_PROVIDER = frozenset({JobState.WAITING_FOR_CAPACITY, JobState.SUBMITTING})
+"""One rank: a create refused for the provider's limits sends the job back to wait."""
+
+
 def job_moves_forward(current: JobState, new: JobState) -> bool:
-    """True when `new` is strictly later than `current` (terminal states never move)."""
+    """True when `new` is later than `current` (terminal states never move); waiting for
+    capacity and submitting alternate (a refused create goes back to wait)."""
     if current in TERMINAL_JOB_STATES:
         return False
+    if current in BEFORE_THE_PROVIDER and new in BEFORE_THE_PROVIDER:
+        return current != new
     return _JOB_RANK[new] > _JOB_RANK[current]
 
 

@@ -28,6 +28,16 @@ VIDEO_SECONDS = "seedance_video_seconds"
 """Counter: seconds of video generated (billed), by route, model."""
 CALLBACKS = "seedance_callbacks"
 """Counter: callbacks received by a job, accepted or ignored."""
+CAPACITY_WAITING = "seedance_capacity_waiting"
+"""Gauge: jobs waiting for a slot at their account's gate, by route and model ID."""
+CAPACITY_IN_FLIGHT = "seedance_capacity_in_flight"
+"""Gauge: slots held (creates in flight and tasks at the provider), by route and model ID."""
+CAPACITY_RPM_LEARNED = "seedance_capacity_rpm_learned"
+"""Gauge (float): the gate's learned creates per minute, by route and model ID."""
+CAPACITY_QUEUED_LEARNED = "seedance_capacity_queued_learned"
+"""Gauge (float): the gate's learned cap on tasks queued at the provider, by route."""
+CAPACITY_REFUSALS = "seedance_capacity_refusals"
+"""Counter: creates the provider refused with 429, by route and the limit named."""
 
 ALL = (
     JOBS,
@@ -40,4 +50,9 @@ ALL = (
     COST,
     VIDEO_SECONDS,
     CALLBACKS,
+    CAPACITY_WAITING,
+    CAPACITY_IN_FLIGHT,
+    CAPACITY_RPM_LEARNED,
+    CAPACITY_QUEUED_LEARNED,
+    CAPACITY_REFUSALS,
 )

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from seedance_pipeline.core.capacity import DEFAULT_PRIORITY, GateRef, Limit
+
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Use with `fullmatch`: `$` would let a trailing newline through."""
 UNIX_SECONDS_MAX = 2**35  # year ~3058: bounds provider timestamps before datetime conversion
@@ -23,6 +25,7 @@ class JobState(StrEnum):
     """Where a job is. States only move forward (see `core.job_state`)."""
 
     RECEIVED = "received"
+    WAITING_FOR_CAPACITY = "waiting_for_capacity"
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -195,6 +198,8 @@ class ResolvedModel(BaseModel):
     """The route has a spending cap: check it before each create."""
     submit_queue: str
     """The task queue `create_task` runs on (its rate limit is shared by every worker)."""
+    capacity: GateRef | None = None
+    """The account's capacity gate the job asks before each create (None: the gate is off)."""
     create_schedule_to_start_seconds: float = 120.0
     """How long a create may wait for a submit worker before the job fails, naming the queue."""
     unit_price: float
@@ -243,6 +248,24 @@ class CheckedReference(BaseModel):
     size: int | None = None
     sha256: str | None = None
     """None when the bytes were not read (asset:// references)."""
+
+
+class CapacityWait(BaseModel):
+    """The job's wait for a slot at its account's gate (the latest one)."""
+
+    gate_id: str
+    model_id: str
+    requested_at: datetime
+    granted_at: datetime | None = None
+    ahead: int | None = None
+    """Waiters of its model that go before it, when the gate said it must wait."""
+    blocked_by: Limit | None = None
+    limit_value: float | None = None
+    estimate_seconds: float | None = None
+    refusals: int = 0
+    """Creates the provider refused with 429 (each sent the job back to the gate)."""
+    waited_seconds: float = 0.0
+    """Time spent waiting for grants, over all of the job's waits."""
 
 
 class StateChange(BaseModel):
@@ -296,6 +319,7 @@ class JobRecord(BaseModel):
     polls: int = 0
     """GETs made by the repair poll (timer or operator poke)."""
     deadline_extension_minutes: int = 0
+    capacity: CapacityWait | None = None
     confirm_gets: int = 0
     """GETs made to confirm a terminal callback before acting on it."""
     notes: list[str] = Field(default_factory=list)
@@ -345,6 +369,10 @@ class GenerationInput(BaseModel):
     job_id: str
     request: GenerationRequest
     candidate: int = 0
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=1, le=5)
+    """1 goes first; interactive jobs default to 2, batch rows to 4 (the gate's order)."""
+    fairness_key: str = Field(default="", max_length=128)
+    """Jobs with different keys (batches, tenants) take turns at the gate."""
 
     @field_validator("job_id")
     @classmethod

@@ -52,6 +52,9 @@ class RouteSettings(_Frozen):
     currency: Literal["USD", "CNY"]
     foreign_model_prefixes: tuple[str, ...] = ()
     output_hosts: tuple[str, ...] = ()
+    account: str = "enterprise"
+    """The account class of this route's key (`account_limits.<class>`): which published
+    limits apply. Unknown until the user says; `doctor --live` cannot tell."""
 
     def api_key(self) -> str | None:
         """Read the key at the moment of use; it is never stored on a model."""
@@ -140,13 +143,13 @@ class TemporalSettings(_Frozen):
     task_queue: str = "seedance-jobs"
     submit_task_queue: str = "seedance-submit"
     submit_rate_per_second: float = Field(default=0.0, ge=0)
-    health_task_queue: str = ""
-    """Where the model breakers (`ModelHealthWorkflow`) run; empty: `<task_queue>-health`.
-    Their own queue, so admissions and reports never wait behind hundreds of job tasks."""
+    entity_task_queue: str = ""
+    """Where the shared entities run (the model breakers and the capacity gates); empty:
+    `<task_queue>-entities`. Their own queue, so they never wait behind hundreds of job tasks."""
 
     @property
-    def health_queue(self) -> str:
-        return self.health_task_queue or f"{self.task_queue}-health"
+    def entity_queue(self) -> str:
+        return self.entity_task_queue or f"{self.task_queue}-entities"
 
 
 class PollingSettings(_Frozen):
@@ -209,6 +212,33 @@ class BreakerSettings(BreakerConfig):
         )
 
 
+class AccountLimits(_Frozen):
+    """The provider's published limits for one account class (reference §0 C3, C4)."""
+
+    concurrency_per_model: int = Field(ge=1)
+    """Tasks running per model; more wait `queued` at the provider."""
+    rpm_per_model: int = Field(ge=1)
+    """Creates per minute per model; more are refused with 429."""
+    queued_per_account: int = Field(ge=1)
+    """Tasks queued per account over all models; more are refused with 429."""
+
+
+class CapacitySettings(_Frozen):
+    """The capacity gate: jobs wait for the account's limits instead of failing (issue 16)."""
+
+    enabled: bool = True
+    scope: str = ""
+    """Appended to gate IDs (`capacity:byteplus@scope`) when deployments share a namespace."""
+    headroom_per_model: int = Field(default=2, ge=0)
+    """Tasks kept queued at the provider per model beyond those it runs (hides create latency)."""
+    max_wait_minutes: float = Field(default=360, gt=0)
+    """How long a job may wait for capacity before it ends failed_quota (extendable)."""
+    decrease: float = Field(default=0.5, gt=0, lt=1)
+    increase_share: float = Field(default=0.02, gt=0, le=1)
+    lease_seconds: float = Field(default=300, gt=0)
+    audit_seconds: float = Field(default=60, gt=0)
+
+
 class RetrySettings(_Frozen):
     """How hard a job tries before it gives up on a model (then falls back) or fails."""
 
@@ -248,6 +278,17 @@ class Settings(BaseSettings):
     references: ReferenceSettings = ReferenceSettings()
     retries: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
+    capacity: CapacitySettings = CapacitySettings()
+    account_limits: dict[str, AccountLimits] = Field(
+        default_factory=lambda: {
+            "enterprise": AccountLimits(
+                concurrency_per_model=10, rpm_per_model=600, queued_per_account=120
+            ),
+            "individual": AccountLimits(
+                concurrency_per_model=3, rpm_per_model=180, queued_per_account=120
+            ),
+        }
+    )
     budgets: dict[str, RouteBudget] = Field(default_factory=dict)
     """Spending caps per route name, in the route's currency (core.budget)."""
 
@@ -324,6 +365,13 @@ def _cross_problems(settings: Settings) -> list[str]:
                 problems.append(
                     f"models.{alias}.prices.{route_name}: no route {route_name!r} {routes}"
                 )
+    for route_name, route in settings.routes.items():
+        if route.account not in settings.account_limits:
+            known = ", ".join(sorted(settings.account_limits)) or "none"
+            problems.append(
+                f"routes.{route_name}.account {route.account!r} is not in account_limits "
+                f"(configured: {known})"
+            )
     for route_name in settings.budgets:
         if route_name not in settings.routes:
             problems.append(f"budgets.{route_name}: no route {route_name!r} {routes}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
+from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
 from seedance_pipeline.core.models import (
     CheckedReference,
     CheckReferencesInput,
@@ -113,6 +114,18 @@ async def record_cost(entry: LedgerEntry) -> None:
     raise _stub("record_cost")
 
 
+@activity.defn(name="open_capacity_gate")
+async def open_capacity_gate(data: OpenGate) -> None:
+    """Start the account's capacity gate (signal-with-start) carrying the job's request."""
+    raise _stub("open_capacity_gate")
+
+
+@activity.defn(name="check_capacity_holders")
+async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
+    """For the gate: which silent slot holders are gone, with their tasks ended."""
+    raise _stub("check_capacity_holders")
+
+
 ALL = (
     resolve_model,
     check_references,
@@ -128,5 +141,7 @@ ALL = (
     copy_output,
     write_manifest,
     record_cost,
+    open_capacity_gate,
+    check_capacity_holders,
 )
 """Every stub; the worker must register exactly these names."""

@@ -135,6 +135,7 @@ def pipeline_overrides(
         "callbacks": {"base_url": webhook_url if callbacks else ""},
         "temporal": {"task_queue": queue, "submit_task_queue": f"submit-{queue}"},
         "breaker": {"scope": queue},
+        "capacity": {"scope": queue},
         "polling": {
             "min_interval_seconds": 0.2,
             "max_interval_seconds": 1.0,

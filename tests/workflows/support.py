@@ -19,11 +19,21 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
+from seedance_pipeline.core.capacity import (
+    Gate,
+    GateConfig,
+    GateRef,
+    HolderCheckResult,
+    HolderChecks,
+    ModelLimits,
+    OpenGate,
+)
 from seedance_pipeline.core.models import (
     CheckedReference,
     CheckReferencesInput,
@@ -50,6 +60,7 @@ from seedance_pipeline.core.models import (
     TaskRef,
 )
 from seedance_pipeline.worker import WORKFLOW_RUNNER
+from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 
 TOKENS = 48_600
@@ -93,6 +104,28 @@ def model(alias: str = "mini", **overrides: Any) -> ResolvedModel:
     return ResolvedModel(**base)
 
 
+def gated(
+    queue: str,
+    *,
+    concurrency: int = 1,
+    headroom: int = 0,
+    rpm: int = 600,
+    max_wait: float = 60,
+    **config: Any,
+) -> dict[str, ResolvedModel]:
+    """Models behind a capacity gate of their own (a fresh gate ID) on the scripted worker's
+    queue: the real CapacityGateWorkflow, with small limits."""
+    ref = GateRef(
+        gate_id=f"capacity:byteplus@{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
+        route="byteplus",
+        limits=ModelLimits(concurrency=concurrency, rpm=rpm, expected_latency_seconds=10),
+        config=GateConfig(headroom_per_model=headroom, **config),
+        max_wait_seconds=max_wait,
+    )
+    return {a: model(a, capacity=ref) for a in ("mini", "fast", "pro")}
+
+
 def task(task_id: str, status: str, **extra: Any) -> ProviderTask:
     now = int(datetime.now(UTC).timestamp())
     fields: dict[str, Any] = {"id": task_id, "status": status, "created_at": now, "updated_at": now}
@@ -131,7 +164,7 @@ class Script:
     resolve_error: ApplicationError | None = None
     creates: list[Any] = field(default_factory=list)
     """Per create: a task ID, or an exception to raise. Empty: task IDs t1, t2, ..."""
-    gets: dict[str, list[ProviderTask | Exception]] = field(default_factory=dict)
+    gets: dict[str, list[Any]] = field(default_factory=dict)
     """Per task ID, successive GET answers. Missing: running, then succeeded."""
     listed: list[ProviderTask] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)
@@ -252,6 +285,36 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         script.calls["record_cost"] += 1
         script.ledger.append(entry)
 
+    @activity.defn(name="open_capacity_gate")
+    async def open_capacity_gate(data: OpenGate) -> None:
+        """The real signal-with-start, through the worker's own client."""
+        script.calls["open_capacity_gate"] += 1
+        gate = Gate(
+            route=data.ref.route,
+            config=data.ref.config,
+            queued_learned=float(data.ref.config.queued_per_account),
+        )
+        await activity.client().start_workflow(
+            CapacityGateWorkflow.run,
+            gate,
+            id=data.ref.gate_id,
+            task_queue=data.ref.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="request",
+            start_signal_args=[data.request],
+        )
+
+    @activity.defn(name="check_capacity_holders")
+    async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
+        """Alive while the job runs; a gone job's task counts as ended (no provider here)."""
+        script.calls["check_capacity_holders"] += 1
+        result = HolderCheckResult()
+        for holder in data.holders:
+            desc = await activity.client().get_workflow_handle(holder.job_id).describe()
+            alive = desc.status == WorkflowExecutionStatus.RUNNING and not holder.orphan
+            (result.alive if alive else result.released).append(holder.job_id)
+        return result
+
     return [
         resolve_model,
         check_references,
@@ -267,6 +330,8 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         copy_output,
         write_manifest,
         record_cost,
+        open_capacity_gate,
+        check_capacity_holders,
     ]
 
 
@@ -278,17 +343,24 @@ class Ran:
 
 
 @asynccontextmanager
-async def scripted_worker(client: Client, script: Script) -> AsyncIterator[str]:
-    """A worker for GenerationWorkflow with scripted activities on a fresh queue."""
-    queue = f"wf-{uuid.uuid4().hex[:10]}"
+async def scripted_worker(
+    client: Client, script: Script, queue: str | None = None
+) -> AsyncIterator[str]:
+    """A worker for the job (and the capacity gate) with scripted activities on `queue`
+    (default: a fresh one)."""
+    queue = queue or new_queue()
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[GenerationWorkflow],
+        workflows=[GenerationWorkflow, CapacityGateWorkflow],
         activities=scripted_activities(script),
         workflow_runner=WORKFLOW_RUNNER,
     ):
         yield queue
+
+
+def new_queue() -> str:
+    return f"wf-{uuid.uuid4().hex[:10]}"
 
 
 def job_input(**request: Any) -> GenerationInput:

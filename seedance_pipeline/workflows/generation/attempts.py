@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.models import ErrorInfo, Outcome, ProviderTask, ResolvedModel
     from seedance_pipeline.core.outcomes import classify_task_failure
-    from seedance_pipeline.workflows.generation import routing, submit, wait
+    from seedance_pipeline.workflows.generation import capacity, routing, submit, wait
     from seedance_pipeline.workflows.generation.ending import CreateExhausted, JobEnded
     from seedance_pipeline.workflows.generation.job import Job
 
@@ -41,6 +41,7 @@ async def until_success(job: Job, model: ResolvedModel, probe: bool) -> Success:
             model, probe, tries = await routing.fall_back(job, model, exhausted.error), False, 0
             continue
         task = await wait.until_terminal(job, model)
+        await capacity.release(job, model)  # the provider's slot is free once the task ended
         tries += 1
         if task.status == "succeeded":
             return Success(task, model, probe)

@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.manifest import build_manifest
+    from seedance_pipeline.core.models import TERMINAL_PROVIDER_STATUSES as TERMINAL
     from seedance_pipeline.core.models import (
         Attempt,
         ErrorInfo,
@@ -20,13 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.pricing import cost
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
-    from seedance_pipeline.workflows.generation import metrics, routing, wait
+    from seedance_pipeline.workflows.generation import capacity, metrics, routing, wait
     from seedance_pipeline.workflows.generation.ending import error_from, pipeline_error
     from seedance_pipeline.workflows.generation.job import Job
 
 
 async def close(job: Job, outcome: Outcome, error: ErrorInfo | None) -> None:
     book = job.book
+    rec = book.record
+    task_may_run = rec.provider_task_id is not None and rec.provider_status not in TERMINAL
+    await capacity.release(job, job.model, still_running=task_may_run)
     book.close(outcome, error)
     for attempt in book.record.attempts:
         if attempt.provider_task_id is not None:

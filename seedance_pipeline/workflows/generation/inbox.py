@@ -9,7 +9,7 @@ rules for a provider callback: an unsigned hint that arrives duplicated, late an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.workflow import unsafe
 
@@ -30,7 +30,15 @@ class Inbox:
     poked: bool = False
     """An operator asked to look at the provider now (a callback was lost)."""
     extension: timedelta = timedelta(0)
-    """Operator extensions of the job's deadlines."""
+    """Operator extensions of the job's deadlines (the capacity wait's too)."""
+    granted: str | None = None
+    """The model ID the capacity gate last granted a slot on (set by its signal)."""
+    holding: str | None = None
+    """The model ID whose slot the job holds now, if any."""
+    told_to_wait: bool = False
+    """The gate said this request must wait (only then does the job start its wait bound)."""
+    capacity_since: datetime | None = None
+    """When the job first asked for capacity: its wait bound counts from here."""
 
     @property
     def look_now(self) -> bool:

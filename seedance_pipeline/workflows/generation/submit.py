@@ -4,7 +4,9 @@ Each create runs once on the model's submit queue. A failure that proves the req
 made a task (not reached, refused) may be followed by another create after a backoff; an
 ambiguous one (a timeout after sending, a reset mid-answer, garbage) is reconciled first
 (`reconcile.find_own_task`), and only a proof that no task exists allows a new create. A model
-that keeps refusing raises `CreateExhausted` (the attempts policy falls back).
+that keeps refusing raises `CreateExhausted` (the attempts policy falls back). Each create
+first holds a slot of the account's capacity gate; a refusal for the provider's own limits
+(429) sends the job back to the gate instead (`capacity`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
-    from seedance_pipeline.core.models import CreateTaskInput, JobState, Outcome, ResolvedModel
+    from seedance_pipeline.core.models import (
+        CreateTaskInput,
+        ErrorInfo,
+        JobState,
+        Outcome,
+        ResolvedModel,
+    )
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
-    from seedance_pipeline.workflows.generation import reconcile
+    from seedance_pipeline.workflows.generation import capacity, reconcile
     from seedance_pipeline.workflows.generation.ending import (
         ACTIVITY_TIMEOUT,
         NOT_STARTED,
@@ -36,9 +44,10 @@ async def create(job: Job, model: ResolvedModel) -> str:
     book = job.book
     book.expect_task()
     job.inbox.terminal_hint = False
-    book.move_to(JobState.SUBMITTING)
     refused = unanswered = 0
     while True:
+        await capacity.acquire(job, model)
+        book.move_to(JobState.SUBMITTING)
         attempt = book.start_attempt(model)
         job.inbox.creating = attempt.submit_no
         try:
@@ -54,14 +63,30 @@ async def create(job: Job, model: ResolvedModel) -> str:
                     return _accepted(job, attempt.submit_no, found)
                 unanswered += 1
                 if unanswered >= model.create_attempts:
-                    raise CreateExhausted(info) from None
+                    raise await _exhausted(job, model, info) from None
                 continue
+            if kind == et.PROVIDER_RATE_LIMITED and model.capacity is not None:
+                await capacity.refused(job, model, info, _retry_after(err))
+                continue  # backpressure: wait for the gate again, never a failure
             if kind not in et.SAFE_TO_CREATE_AGAIN:
                 raise JobEnded(outcome, info) from None
             refused += 1
             if refused >= model.create_attempts:
-                raise CreateExhausted(info) from None
+                raise await _exhausted(job, model, info) from None
             await _back_off(job, model, refused, err, info.code)
+
+
+async def _exhausted(job: Job, model: ResolvedModel, info: ErrorInfo) -> CreateExhausted:
+    """The model keeps refusing creates: give its slot back before the job falls back."""
+    await capacity.release(job, model)
+    return CreateExhausted(info)
+
+
+def _retry_after(err: ActivityError) -> float | None:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.next_retry_delay:
+        return cause.next_retry_delay.total_seconds()
+    return None
 
 
 async def _create_once(job: Job, model: ResolvedModel, submit_no: int) -> str:
@@ -96,10 +121,7 @@ def _accepted(job: Job, submit_no: int, task_id: str) -> str:
 async def _back_off(
     job: Job, model: ResolvedModel, refused: int, err: ActivityError, code: str
 ) -> None:
-    delay = model.create_backoff_seconds * (2 ** (refused - 1))
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.next_retry_delay:
-        delay = max(delay, cause.next_retry_delay.total_seconds())
+    delay = max(model.create_backoff_seconds * (2 ** (refused - 1)), _retry_after(err) or 0)
     delay = min(delay, MAX_CREATE_BACKOFF_SECONDS)
     job.book.note(f"create refused ({code}); retrying in {delay:.1f}s")
     job.book.flush()

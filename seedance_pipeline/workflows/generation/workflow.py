@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from seedance_pipeline.core.capacity import CapacityGranted, CapacityWaiting
     from seedance_pipeline.core.models import (
         ErrorInfo,
         ExtendRequest,
@@ -31,7 +32,15 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ProviderCallback,
     )
-    from seedance_pipeline.workflows.generation import attempts, finish, metrics, routing, store
+    from seedance_pipeline.workflows.capacity_gate import GRANTED_SIGNAL, WAITING_SIGNAL
+    from seedance_pipeline.workflows.generation import (
+        attempts,
+        capacity,
+        finish,
+        metrics,
+        routing,
+        store,
+    )
     from seedance_pipeline.workflows.generation.book import JobBook
     from seedance_pipeline.workflows.generation.ending import JobEnded
     from seedance_pipeline.workflows.generation.inbox import Inbox, take_callback
@@ -77,6 +86,20 @@ class GenerationWorkflow:
         )
         if applied is not None and applied.status == "running":
             metrics.provider_started(self._book.record, applied)
+
+    @workflow.signal(name=GRANTED_SIGNAL)
+    def capacity_granted(self, *payload: Any) -> None:
+        """The account's gate: a slot is this job's until its provider task ends."""
+        message = one(payload, CapacityGranted)
+        if message is not None and self._job is not None:
+            capacity.granted(self._job, message)
+
+    @workflow.signal(name=WAITING_SIGNAL)
+    def capacity_waiting(self, *payload: Any) -> None:
+        """The account's gate: the job must wait (its place, the limit, an estimate)."""
+        message = one(payload, CapacityWaiting)
+        if message is not None and self._job is not None:
+            capacity.waiting(self._job, message)
 
     @workflow.signal
     def poke(self, *_: Any) -> None:

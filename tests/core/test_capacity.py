@@ -1,0 +1,204 @@
+"""The capacity gate's rules (core.capacity), pure: admission within each limit, who goes next,
+what a refusal teaches, and how slots come back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from seedance_pipeline.core.capacity import (
+    Gate,
+    GateConfig,
+    Limit,
+    ModelLimits,
+    Waiter,
+    limit_of_refusal,
+)
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+MINI = "dreamina-seedance-2-0-mini-260615"
+FAST = "dreamina-seedance-2-0-fast-260128"
+LIMITS = ModelLimits(concurrency=3, rpm=180, expected_latency_seconds=30)
+
+
+def gate(**config: object) -> Gate:
+    cfg = GateConfig(**{"queued_per_account": 120, "headroom_per_model": 1, **config})
+    return Gate(route="byteplus", config=cfg, queued_learned=float(cfg.queued_per_account))
+
+
+def ask(
+    g: Gate,
+    job: str,
+    *,
+    model: str = MINI,
+    priority: int = 3,
+    key: str = "",
+    limits: ModelLimits = LIMITS,
+) -> None:
+    """A job's request, carrying its model's ceilings (as every real request does)."""
+    waiter = Waiter(job_id=job, model_id=model, priority=priority, fairness_key=key, since=T0)
+    g.request(waiter, limits)
+
+
+def granted(g: Gate, at: datetime = T0) -> list[str]:
+    return [grant.job_id for grant in g.admit(at)]
+
+
+class TestAdmission:
+    def test_concurrency_plus_headroom_are_in_flight_per_model(self) -> None:
+        g = gate()
+        for i in range(6):
+            ask(g, f"j{i}")
+        assert granted(g) == ["j0", "j1", "j2", "j3"]
+        assert g.blocked_by(g.models[MINI], T0) == Limit.CONCURRENCY
+        assert g.waiting() == 2
+
+    def test_a_release_lets_the_next_one_in(self) -> None:
+        g = gate()
+        for i in range(5):
+            ask(g, f"j{i}")
+        granted(g)
+        g.release("j0", task_id="t0", still_running=False, now=T0)
+        assert granted(g) == ["j4"]
+
+    def test_models_have_their_own_slots(self) -> None:
+        g = gate()
+        for i in range(4):
+            ask(g, f"m{i}")
+        ask(g, "f0", model=FAST)
+        assert sorted(granted(g)) == ["f0", "m0", "m1", "m2", "m3"]
+
+    def test_a_repeated_request_is_one_request(self) -> None:
+        g = gate()
+        ask(g, "j0")
+        ask(g, "j0")
+        assert g.waiting() == 1
+        granted(g)
+        ask(g, "j0")
+        assert g.waiting() == 0
+
+    def test_creates_per_minute_hold_the_rest_until_the_window_moves(self) -> None:
+        g = gate()
+        for i in range(4):
+            ask(g, f"j{i}", limits=ModelLimits(concurrency=100, rpm=2))
+        assert granted(g) == ["j0", "j1"]
+        assert g.blocked_by(g.models[MINI], T0) == Limit.RPM
+        assert g.next_wake(T0) == T0 + timedelta(seconds=60)
+        assert granted(g, T0 + timedelta(seconds=61)) == ["j2", "j3"]
+
+    def test_the_account_queue_cap_spans_every_model(self) -> None:
+        g = gate(queued_per_account=2, headroom_per_model=5)
+        for i in range(6):
+            ask(g, f"m{i}")
+            ask(g, f"f{i}", model=FAST)
+        admitted = granted(g)
+        # 3 run per model; beyond that only 2 may queue at the provider over both models.
+        assert len(admitted) == 3 + 3 + 2
+        assert g.queued_at_provider() == 2
+
+
+class TestWhoGoesNext:
+    def test_priority_goes_first(self) -> None:
+        g = gate(headroom_per_model=0)
+        for i in range(5):
+            ask(g, f"batch{i}", priority=4, key="b")
+        ask(g, "interactive", priority=2)
+        assert "interactive" in granted(g)
+
+    def test_fairness_keys_take_turns(self) -> None:
+        g = gate(headroom_per_model=0)
+        four = ModelLimits(concurrency=4, rpm=1000)
+        for i in range(4):
+            ask(g, f"a{i}", key="batch-a", limits=four)
+        for i in range(4):
+            ask(g, f"b{i}", key="batch-b", limits=four)
+        assert granted(g) == ["a0", "b0", "a1", "b1"]
+
+    def test_place_and_ahead_estimate(self) -> None:
+        g = gate(headroom_per_model=0)
+        for i in range(5):
+            ask(g, f"j{i}")
+        granted(g)
+        assert g.place("j3") == 1 and g.place("j4") == 2
+        late = Waiter(job_id="late", model_id=MINI, since=T0)
+        assert g.ahead_of(late) == 2
+
+    def test_withdraw_forgets_a_waiter(self) -> None:
+        g = gate(headroom_per_model=0)
+        for i in range(5):
+            ask(g, f"j{i}")
+        granted(g)
+        g.withdraw("j3")
+        assert g.place("j3") is None and g.waiting() == 1
+
+
+class TestRefusals:
+    def test_codes_name_their_limit(self) -> None:
+        assert limit_of_refusal("RateLimitExceeded.QueuedTaskLimitExceeded") == Limit.QUEUED
+        assert limit_of_refusal("ModelAccountRpmRateLimitExceeded") == Limit.RPM
+        assert limit_of_refusal("RateLimitExceeded.EndpointRPMExceeded") == Limit.RPM
+        assert limit_of_refusal("SomethingNew") == Limit.RPM
+
+    def test_an_rpm_refusal_halves_the_learned_rate_and_requeues_at_the_head(self) -> None:
+        g = gate()
+        for i in range(12):
+            ask(g, f"j{i}", limits=ModelLimits(concurrency=100, rpm=100))
+        assert len(granted(g)) == 12
+        g.refused("j11", "ModelAccountRpmRateLimitExceeded", 5.0, T0)
+        state = g.models[MINI]
+        assert state.rpm_learned == 50  # 100 x 0.5
+        assert g.place("j11") == 1
+        assert state.paused_until == T0 + timedelta(seconds=5)
+        assert g.blocked_by(state, T0) == Limit.RPM
+
+    def test_accepted_creates_let_the_rate_climb_back(self) -> None:
+        g = gate()
+        ask(g, "j0", limits=ModelLimits(concurrency=100, rpm=100))
+        granted(g)
+        g.refused("j0", "ModelAccountRpmRateLimitExceeded", None, T0)
+        before = g.models[MINI].rpm_learned
+        granted(g, T0 + timedelta(seconds=61))
+        g.release("j0", task_id="t0", still_running=False, now=T0)
+        assert g.models[MINI].rpm_learned == before + 2  # 2% of 100
+
+    def test_a_queue_refusal_lowers_the_account_cap(self) -> None:
+        g = gate(headroom_per_model=50)
+        for i in range(10):
+            ask(g, f"j{i}")
+        granted(g)
+        g.refused("j9", "RateLimitExceeded.QueuedTaskLimitExceeded", None, T0)
+        assert g.queued_learned == 3.5  # (6 queued + 1) x 0.5
+        assert g.blocked_by(g.models[MINI], T0) == Limit.QUEUED
+
+    def test_the_learned_rate_never_passes_a_lowered_ceiling(self) -> None:
+        g = gate()
+        g.model(MINI, ModelLimits(concurrency=3, rpm=600))
+        g.model(MINI, ModelLimits(concurrency=3, rpm=180))
+        assert g.models[MINI].rpm_learned == 180
+
+
+class TestSlotsComeBack:
+    def test_a_job_that_ends_with_its_task_running_leaves_the_slot_to_the_task(self) -> None:
+        g = gate(headroom_per_model=0)
+        for i in range(4):
+            ask(g, f"j{i}")
+        granted(g)
+        g.release("j0", task_id="t0", still_running=True, now=T0)
+        assert granted(g) == []  # the provider still runs t0
+        assert [h.job_id for h in g.stale_holders(T0)] == ["j0"]
+
+    def test_silent_holders_are_checked_after_a_lease(self) -> None:
+        g = gate(lease_seconds=300)
+        ask(g, "j0")
+        granted(g)
+        assert g.stale_holders(T0 + timedelta(seconds=299)) == []
+        assert [h.job_id for h in g.stale_holders(T0 + timedelta(seconds=300))] == ["j0"]
+        g.still_held("j0", T0 + timedelta(seconds=300))
+        assert g.stale_holders(T0 + timedelta(seconds=301)) == []
+
+    def test_releasing_a_job_that_only_waited_withdraws_it(self) -> None:
+        g = gate(headroom_per_model=0)
+        for i in range(4):
+            ask(g, f"j{i}")
+        granted(g)
+        g.release("j3", task_id=None, still_running=False, now=T0)
+        assert g.waiting() == 0
