@@ -26,7 +26,12 @@ from seedance_pipeline.core.models import (
     ResolveInput,
     TaskRef,
 )
-from seedance_pipeline.core.request_body import build_create_body
+from seedance_pipeline.core.pricing import estimate
+from seedance_pipeline.core.request_body import (
+    build_create_body,
+    effective_ratio,
+    effective_resolution,
+)
 from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.core.validation import pinned_alias, validate_request
 
@@ -75,6 +80,12 @@ class ProviderActivities:
                 non_retryable=True,
             )
         price = spec.prices.get(route_name)
+        resolution = effective_resolution(data.request, spec)
+        ratio = effective_ratio(data.request, spec)
+        at = price.at(resolution) if price else None
+        guess = estimate(
+            data.request, spec, price, route.currency, resolution=resolution, ratio=ratio
+        )
         polling = settings.polling
         callbacks = settings.callbacks.enabled and settings.callbacks.secret() is not None
         factor = polling.callback_margin_factor if callbacks else polling.first_poll_factor
@@ -83,9 +94,12 @@ class ProviderActivities:
             route=route_name,
             model_id=model_id,
             currency=route.currency,
-            price_per_million=price.standard if price else 0.0,
-            price_per_million_video_input=price.video_input if price else 0.0,
+            price_per_million=at.standard if at else 0.0,
+            price_per_million_video_input=at.video_input if at else 0.0,
             flex_factor=price.flex_factor if price else 1.0,
+            unit_price=guess.unit_price,
+            estimated_tokens=guess.tokens,
+            estimated_cost=guess.cost,
             pixel_table=spec.pixel_table,
             expected_latency_seconds=spec.expected_latency_seconds,
             queue_deadline_seconds=spec.queue_deadline_seconds,
@@ -98,8 +112,8 @@ class ProviderActivities:
             poll_min_seconds=polling.min_interval_seconds,
             poll_max_seconds=polling.max_interval_seconds,
             poll_backoff=polling.backoff,
-            resolution=data.request.resolution or spec.default_resolution,
-            ratio=data.request.ratio or spec.default_ratio,
+            resolution=resolution,
+            ratio=ratio,
             create_attempts=settings.retries.create_attempts,
             task_attempts=settings.retries.task_attempts,
             create_backoff_seconds=settings.retries.create_backoff_seconds,

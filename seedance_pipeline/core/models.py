@@ -170,8 +170,16 @@ class ResolvedModel(BaseModel):
     model_id: str
     currency: str
     price_per_million: float
+    """Standard price per 1M tokens at this job's resolution (C7: 2.0 at 1080p is 7.7)."""
     price_per_million_video_input: float
+    """Price per 1M tokens with a reference video, at this job's resolution."""
     flex_factor: float
+    unit_price: float = 0.0
+    """The price that applies to this request (resolution, video input and tier applied):
+    the ledger prices the billed tokens with `core.pricing.cost(tokens, unit_price)`."""
+    estimated_tokens: int = 0
+    """`core.pricing.estimate` on 24·d+1 frames (`duration: -1` at the model's maximum)."""
+    estimated_cost: float = 0.0
     pixel_table: str
     expected_latency_seconds: float
     queue_deadline_seconds: float
