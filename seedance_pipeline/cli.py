@@ -197,9 +197,7 @@ def generate(
         raise typer.Exit(EXIT_INVALID)
     guess = _estimate(settings, request)
     if not as_json:
-        console.print(
-            f"estimate: {guess.tokens:,} tokens, about {guess.cost:.4f} {guess.currency}"
-        )
+        console.print(f"estimate: {guess.tokens:,} tokens, about {guess.cost:.4f} {guess.currency}")
 
     async def go() -> int:
         client = await _client()

@@ -273,9 +273,7 @@ class TaskStore:
 
     def _file_url(self, task: TaskRecord, name: str, at: float) -> str:
         path = self.signer.object_path(task.id, name, task.req.model_id, task.created_at)
-        return self.signer.url(
-            path, at, task.url_ttl, region=task.region, base_url=task.files_base
-        )
+        return self.signer.url(path, at, task.url_ttl, region=task.region, base_url=task.files_base)
 
     def _expire(self, task: TaskRecord, at: float) -> None:
         task.error = {
