@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client
 
+from seedance_pipeline.clients import doctor_live
 from seedance_pipeline.clients.batch_file import parse_media, read_batch
 from seedance_pipeline.clients.costs_cli import app as costs_app
 from seedance_pipeline.clients.health import breaker_states, force_breaker
@@ -487,9 +488,33 @@ def regenerate(
 
 
 @app.command(name="doctor")
-def doctor_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor_(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="check the route against the provider (free calls)")
+    ] = False,
+    paid: Annotated[
+        bool,
+        typer.Option("--paid", help="with --live: one real 4 s 480p Mini job (about $0.14)"),
+    ] = False,
+    route: Annotated[str | None, typer.Option(help="route for --live (default route)")] = None,
+    report: Annotated[Path | None, typer.Option(help="where --live writes its report")] = None,
+) -> None:
     """Check every piece the pipeline needs; each verdict comes with its fix."""
     settings = _settings()
+    if live or paid:
+        raise typer.Exit(
+            doctor_live.command(
+                settings,
+                route_name=route,
+                paid=paid,
+                report_path=report,
+                as_json=as_json,
+                say=console.print,
+                out=print,
+                client_factory=connect,
+            )
+        )
     checks = _run(doctor(settings))
     if as_json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))
