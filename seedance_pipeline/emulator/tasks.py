@@ -212,10 +212,6 @@ class TaskStore:
         self._active.clear()
         self._next_due = None
 
-    def count_queued(self) -> int:
-        """Tasks currently ``queued`` (the 120-task account cap counts these)."""
-        return sum(1 for t in self._active.values() if t.status == "queued")
-
     def status_counts(self) -> Counter[str]:
         """Live (not deleted) tasks by status."""
         return Counter(t.status for t in self.tasks.values() if not t.deleted)
