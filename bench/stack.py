@@ -27,6 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.procs import Proc, cpu_seconds, free_port, http_ok, port_open
 from seedance_pipeline.core.search_attributes import dev_server_flags
+from seedance_pipeline.emulator.wiring import emulated_env
 from seedance_pipeline.stack.binaries import sqlite_file_flags, temporal_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,11 @@ class EmulatorSpec:
     run_seconds: float
     jitter: float = 0.0
     min_video_bytes: int = 0
-    max_queued: int = 100_000
+    unlimited: bool = True
+    """Throughput and latency scenarios run 600+ jobs a minute of one model, past the
+    published limits (10 running, 600 RPM per model, 120 queued): they measure the pipeline,
+    not the provider's capacity, so they need an emulator without limits. A capacity
+    scenario sets False to get the published limits."""
 
     @property
     def mean_latency(self) -> float:
@@ -79,8 +84,7 @@ class EmulatorSpec:
             str(self.jitter),
             "--min-video-bytes",
             str(self.min_video_bytes),
-            "--max-queued",
-            str(self.max_queued),
+            *(["--unlimited"] if self.unlimited else []),
         ]
 
 
@@ -166,10 +170,12 @@ class BenchStack:
         env["SEEDANCE_CALLBACKS__BASE_URL"] = f"http://127.0.0.1:{self.ports.webhook}"
         env["SEEDANCE_STORAGE__URI"] = str(self.outputs)
         env["SEEDANCE_LEDGER__URL"] = f"sqlite:///{self.data / 'ledger.sqlite3'}"
-        base = f"{self.emulator_url}/api/v3"
-        for route, key_env in (("BYTEPLUS", "ARK_API_KEY"), ("VOLCENGINE", "VOLC_ARK_API_KEY")):
-            env[f"SEEDANCE_ROUTES__{route}__BASE_URL"] = base
-            env[f"SEEDANCE_ROUTES__{route}__OUTPUT_HOSTS"] = '["127.0.0.1", "localhost"]'
+        # The naive baseline downloads from the emulator's own address, so outputs stay on
+        # loopback here: loopback is added on top of the shipped output_hosts, never instead.
+        env.update(
+            emulated_env(f"{self.emulator_url}/api/v3", self.emulator_url, loopback_outputs=True)
+        )
+        for key_env in ("ARK_API_KEY", "VOLC_ARK_API_KEY"):
             env[key_env] = EMULATOR_KEY
         env["EMULATOR_API_KEYS"] = EMULATOR_KEY
         # Throughput and latency need a provider without the account's limits: the capacity

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client
 
+from seedance_pipeline.clients import doctor_live
 from seedance_pipeline.clients.batch_file import parse_media, read_batch
 from seedance_pipeline.clients.costs_cli import app as costs_app
 from seedance_pipeline.clients.health import breaker_states, force_breaker
@@ -38,9 +39,10 @@ from seedance_pipeline.clients.ops import (
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Reference
-from seedance_pipeline.core.pricing import cost, estimate_tokens
+from seedance_pipeline.core.pricing import Estimate, estimate
+from seedance_pipeline.core.request_body import effective_ratio, effective_resolution
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
-from seedance_pipeline.core.validation import RequestInvalid, validate_request
+from seedance_pipeline.core.validation import RequestInvalid, pinned_alias, validate_request
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Seedance generation jobs on Temporal."
@@ -71,22 +73,20 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def _estimate(settings: Settings, request: GenerationRequest) -> tuple[int, float, str]:
-    alias = request.model or settings.default_model
+def _estimate(settings: Settings, request: GenerationRequest) -> Estimate:
+    """`core.pricing.estimate` for the model and route the request names (what the job's
+    `resolve_model` will record, before the workflow starts)."""
+    alias = pinned_alias(request, settings) or request.model or settings.default_model
     spec = settings.model(alias)
     route = request.route or settings.default_route
-    seconds = request.duration if request.duration > 0 else spec.duration_max
-    tokens = estimate_tokens(
-        spec.pixel_table,
-        request.resolution or spec.default_resolution,
-        request.ratio or spec.default_ratio,
-        seconds,
+    return estimate(
+        request,
+        spec,
+        spec.prices.get(route),
+        settings.route(route).currency,
+        resolution=effective_resolution(request, spec),
+        ratio=effective_ratio(request, spec),
     )
-    price = spec.prices.get(route)
-    unit = (price.standard if price else 0.0) * (
-        price.flex_factor if price and request.service_tier == "flex" else 1.0
-    )
-    return tokens, cost(tokens, unit), settings.route(route).currency
 
 
 def _print_record(record: JobRecord, as_json: bool) -> None:
@@ -196,9 +196,9 @@ def generate(
         for problem in problems:
             console.print(f"[red]invalid request:[/] {problem}")
         raise typer.Exit(EXIT_INVALID)
-    tokens, estimate, currency = _estimate(settings, request)
+    guess = _estimate(settings, request)
     if not as_json:
-        console.print(f"estimate: {tokens:,} tokens, about {estimate:.4f} {currency}")
+        console.print(f"estimate: {guess.tokens:,} tokens, about {guess.cost:.4f} {guess.currency}")
 
     async def go() -> int:
         client = await _client()
@@ -219,9 +219,9 @@ def generate(
                         {
                             "job_id": started.job_id,
                             "existed": started.existed,
-                            "estimated_tokens": tokens,
-                            "estimated_cost": estimate,
-                            "currency": currency,
+                            "estimated_tokens": guess.tokens,
+                            "estimated_cost": guess.cost,
+                            "currency": guess.currency,
                         }
                     )
                 )
@@ -488,9 +488,33 @@ def regenerate(
 
 
 @app.command(name="doctor")
-def doctor_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor_(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="check the route against the provider (free calls)")
+    ] = False,
+    paid: Annotated[
+        bool,
+        typer.Option("--paid", help="with --live: one real 4 s 480p Mini job (about $0.14)"),
+    ] = False,
+    route: Annotated[str | None, typer.Option(help="route for --live (default route)")] = None,
+    report: Annotated[Path | None, typer.Option(help="where --live writes its report")] = None,
+) -> None:
     """Check every piece the pipeline needs; each verdict comes with its fix."""
     settings = _settings()
+    if live or paid:
+        raise typer.Exit(
+            doctor_live.command(
+                settings,
+                route_name=route,
+                paid=paid,
+                report_path=report,
+                as_json=as_json,
+                say=console.print,
+                out=print,
+                client_factory=connect,
+            )
+        )
     checks = _run(doctor(settings))
     if as_json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))

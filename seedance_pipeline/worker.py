@@ -31,6 +31,7 @@ from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.activities.references import ReferenceActivities
 from seedance_pipeline.activities.storage import StorageActivities
+from seedance_pipeline.adapters.host_map import transport_for
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.adapters.object_store import ObjectStore, open_store
@@ -63,7 +64,8 @@ async def running_workers(
     """Start the job and submit workers for `settings`; stop them on exit (tests use this)."""
     timeout = httpx.Timeout(settings.retries.http_timeout_seconds, connect=10.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+    transport = transport_for(settings.storage.resolve_hosts, limits=limits)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport) as http:
         store = open_store(
             settings.storage.uri,
             s3_endpoint_url=settings.storage.s3_endpoint_url,

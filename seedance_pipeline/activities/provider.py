@@ -23,13 +23,16 @@ from seedance_pipeline.core.models import (
     CreateTaskResult,
     FindTasksInput,
     ProviderTask,
-    ReferenceKind,
     ResolvedModel,
     ResolveInput,
     TaskRef,
 )
-from seedance_pipeline.core.pricing import cost, estimate_tokens
-from seedance_pipeline.core.request_body import build_create_body
+from seedance_pipeline.core.pricing import estimate
+from seedance_pipeline.core.request_body import (
+    build_create_body,
+    effective_ratio,
+    effective_resolution,
+)
 from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.core.validation import pinned_alias, validate_request
 
@@ -41,7 +44,7 @@ def _gate_ref(settings: Settings, route_name: str, latency: float) -> GateRef | 
     cap = settings.capacity
     if not cap.enabled:
         return None
-    account = settings.account_limits[settings.route(route_name).account]
+    account = settings.limits_for(route_name)
     config = GateConfig(
         queued_per_account=account.queued_per_account,
         headroom_per_model=cap.headroom_per_model,
@@ -107,14 +110,12 @@ class ProviderActivities:
                 non_retryable=True,
             )
         price = spec.prices.get(route_name)
-        resolution = data.request.resolution or spec.default_resolution
-        ratio = data.request.ratio or spec.default_ratio
-        has_video = any(r.kind == ReferenceKind.VIDEO for r in data.request.references)
-        unit = (price.video_input if has_video else price.standard) if price else 0.0
-        if price and data.request.service_tier == "flex":
-            unit *= price.flex_factor
-        seconds = data.request.duration if data.request.duration > 0 else spec.duration_max
-        tokens = estimate_tokens(spec.pixel_table, resolution, ratio, seconds)
+        resolution = effective_resolution(data.request, spec)
+        ratio = effective_ratio(data.request, spec)
+        at = price.at(resolution) if price else None
+        guess = estimate(
+            data.request, spec, price, route.currency, resolution=resolution, ratio=ratio
+        )
         polling = settings.polling
         callbacks = settings.callbacks.enabled and settings.callbacks.secret() is not None
         factor = polling.callback_margin_factor if callbacks else polling.first_poll_factor
@@ -124,9 +125,12 @@ class ProviderActivities:
             route=route_name,
             model_id=model_id,
             currency=route.currency,
-            price_per_million=price.standard if price else 0.0,
-            price_per_million_video_input=price.video_input if price else 0.0,
+            price_per_million=at.standard if at else 0.0,
+            price_per_million_video_input=at.video_input if at else 0.0,
             flex_factor=price.flex_factor if price else 1.0,
+            unit_price=guess.unit_price,
+            estimated_tokens=guess.tokens,
+            estimated_cost=guess.cost,
             pixel_table=spec.pixel_table,
             expected_latency_seconds=spec.expected_latency_seconds,
             queue_deadline_seconds=spec.queue_deadline_seconds,
@@ -151,9 +155,6 @@ class ProviderActivities:
             budgeted=route_name in settings.budgets,
             submit_queue=settings.temporal.submit_task_queue,
             create_schedule_to_start_seconds=settings.retries.create_schedule_to_start_seconds,
-            unit_price=unit,
-            estimated_tokens=tokens,
-            estimated_cost=cost(tokens, unit),
         )
 
     @activity.defn(name="create_task")

@@ -188,10 +188,12 @@ class ReferenceActivities:
             raw = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise ReferenceProblem("data URL is not valid base64") from None
+        kind = ref.kind.value
         if len(raw) > max_bytes:
-            raise ReferenceProblem(f"{len(raw):,} bytes; the image limit is {max_bytes:,} bytes")
-        if sniff(raw[:16]) != "image":
-            raise ReferenceProblem("data URL does not hold a supported image")
+            raise ReferenceProblem(f"{len(raw):,} bytes; the {kind} limit is {max_bytes:,} bytes")
+        if kind == ReferenceKind.VIDEO.value or sniff(raw[:16]) != kind:
+            # Videos must be URLs (reference section 3.5); images and audio may be base64 (C9).
+            raise ReferenceProblem(f"data URL does not hold a supported {kind}")
         return CheckedReference(
             index=index,
             url=header + ",...",

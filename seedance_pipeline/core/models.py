@@ -173,8 +173,16 @@ class ResolvedModel(BaseModel):
     model_id: str
     currency: str
     price_per_million: float
+    """Standard price per 1M tokens at this job's resolution (C7: 2.0 at 1080p is 7.7)."""
     price_per_million_video_input: float
+    """Price per 1M tokens with a reference video, at this job's resolution."""
     flex_factor: float
+    unit_price: float
+    """The price that applies to this request (resolution, video input and tier applied):
+    the ledger prices the billed tokens with `core.pricing.cost(tokens, unit_price)`."""
+    estimated_tokens: int
+    """`core.pricing.estimate` on 24·d+1 frames (`duration: -1` at the model's maximum)."""
+    estimated_cost: float
     pixel_table: str
     expected_latency_seconds: float
     queue_deadline_seconds: float
@@ -202,10 +210,6 @@ class ResolvedModel(BaseModel):
     """The account's capacity gate the job asks before each create (None: the gate is off)."""
     create_schedule_to_start_seconds: float = 120.0
     """How long a create may wait for a submit worker before the job fails, naming the queue."""
-    unit_price: float
-    """Price per 1M tokens that applies to this request (resolution, video input, tier)."""
-    estimated_tokens: int
-    estimated_cost: float
 
 
 class StoredObject(BaseModel):

@@ -1,14 +1,21 @@
 """Token estimates and costs. Prices come from settings; only the provider's pixel tables and
-the token formula (reference sections 11 and 13) live here, because they are facts of how the
-provider counts, not commercial terms.
+the token formula (reference sections 11, 13 and 0) live here, because they are facts of how
+the provider counts, not commercial terms.
 
 The bill is whatever `usage.completion_tokens` says; the formula is the pre-submission
-estimate shown to the user and recorded beside the billed figure.
+estimate shown to the user, held against budgets and recorded beside the billed figure.
+`estimate()` is the one place a request becomes tokens, a unit price and a cost: the CLI shows
+it, `resolve_model` records it on the `ResolvedModel`, and the ledger prices the billed tokens
+with the same `unit_price` through `cost()`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+
+from seedance_pipeline.core.models import GenerationRequest, ReferenceKind
+from seedance_pipeline.core.settings import ModelPrice, ModelSpec
 
 FPS = 24
 
@@ -62,13 +69,19 @@ def frame_size(table: str, resolution: str, ratio: str) -> tuple[int, int]:
     return TABLES[table][key]
 
 
+def output_frames(seconds: int) -> int:
+    """Frames the provider renders and bills for `seconds`: 24·d+1 (reference section 0, C6:
+    108,900 tokens for 720p 16:9 5 s is 1280 x 720 x 121 / 1024)."""
+    return FPS * seconds + 1
+
+
 def estimate_tokens(
     table: str, resolution: str, ratio: str, seconds: int, input_video_seconds: float = 0.0
 ) -> int:
-    """tokens = (input video s + output s) x W x H x 24 / 1024 (reference 11.1)."""
+    """tokens = (24·d+1 output frames + 24 x input video s) x W x H / 1024 (sections 11.1, C6)."""
     width, height = frame_size(table, resolution, ratio)
-    total_seconds = Decimal(str(seconds)) + Decimal(str(input_video_seconds))
-    return int(total_seconds * width * height * FPS / 1024)
+    frames = Decimal(output_frames(seconds)) + Decimal(str(input_video_seconds)) * FPS
+    return int(frames * width * height / 1024)
 
 
 def cost(tokens: int, price_per_million: float, tier_factor: float = 1.0) -> float:
@@ -76,3 +89,66 @@ def cost(tokens: int, price_per_million: float, tier_factor: float = 1.0) -> flo
     value = Decimal(tokens) * Decimal(str(price_per_million)) * Decimal(str(tier_factor))
     value = value / Decimal(1_000_000)
     return float(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+
+
+def unit_price(
+    price: ModelPrice | None, resolution: str, *, video_input: bool, flex: bool
+) -> float:
+    """Price per 1M tokens that applies to one request: the resolution's price (C7), its
+    video-input rate when a reference video is sent, times the flex factor on the flex tier.
+    0 when the route has no price configured (the cost is then unknown, not free)."""
+    if price is None:
+        return 0.0
+    at = price.at(resolution)
+    base = Decimal(str(at.video_input if video_input else at.standard))
+    if flex:
+        base *= Decimal(str(price.flex_factor))
+    return float(base)
+
+
+def estimated_seconds(request: GenerationRequest, spec: ModelSpec) -> int:
+    """Output seconds to estimate: as asked, or the model's maximum for `duration: -1`
+    (the model chooses; the estimate must not be below what it may bill)."""
+    return request.duration if request.duration > 0 else spec.duration_max
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one request is expected to cost before it is sent."""
+
+    tokens: int
+    unit_price: float
+    """Per 1M tokens, resolution, video input and tier applied: price billed tokens with it."""
+    cost: float
+    currency: str
+    seconds: int
+    """Output seconds estimated (`duration: -1` counts as the model's maximum)."""
+
+
+def estimate(
+    request: GenerationRequest,
+    spec: ModelSpec,
+    price: ModelPrice | None,
+    currency: str,
+    *,
+    resolution: str,
+    ratio: str,
+) -> Estimate:
+    """The one estimate: tokens on 24·d+1 frames at the resolved `resolution` and `ratio`,
+    priced at the rate that applies (resolution, video input, flex).
+
+    Reference videos switch the rate to `video_input`; their own seconds also count toward
+    the bill (section 11.1), but their length is not known before the provider reads them,
+    so they are not in `tokens`: the estimate is a floor for video-input jobs.
+    """
+    seconds = estimated_seconds(request, spec)
+    tokens = estimate_tokens(spec.pixel_table, resolution, ratio, seconds)
+    video = any(r.kind == ReferenceKind.VIDEO for r in request.references)
+    unit = unit_price(price, resolution, video_input=video, flex=request.service_tier == "flex")
+    return Estimate(
+        tokens=tokens,
+        unit_price=unit,
+        cost=cost(tokens, unit),
+        currency=currency,
+        seconds=seconds,
+    )

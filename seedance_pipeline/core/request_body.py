@@ -7,14 +7,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedance_pipeline.core.models import GenerationRequest, ReferenceKind
+from seedance_pipeline.core.models import GenerationRequest, ReferenceKind, ReferenceRole
+from seedance_pipeline.core.settings import ModelSpec
 from seedance_pipeline.core.validation import effective_role
+
+ADAPTIVE = "adaptive"
 
 _CONTENT_TYPE = {
     ReferenceKind.IMAGE: "image_url",
     ReferenceKind.VIDEO: "video_url",
     ReferenceKind.AUDIO: "audio_url",
 }
+
+
+def effective_resolution(request: GenerationRequest, spec: ModelSpec) -> str:
+    """The resolution sent: as asked, else the model's default."""
+    return request.resolution or spec.default_resolution
+
+
+def effective_ratio(request: GenerationRequest, spec: ModelSpec) -> str:
+    """The ratio sent: as asked; with a first-frame image and no ratio asked, `adaptive`
+    (reference section 0, C8: a ratio other than the image's centre-crops it, so a portrait
+    first frame sent as 16:9 loses most of the picture); else the model's default."""
+    if request.ratio is not None:
+        return request.ratio
+    images = sum(1 for r in request.references if r.kind == ReferenceKind.IMAGE)
+    first_frame = any(
+        effective_role(r, images) == ReferenceRole.FIRST_FRAME for r in request.references
+    )
+    if first_frame and ADAPTIVE in spec.ratios:
+        return ADAPTIVE
+    return spec.default_ratio
 
 
 def build_create_body(

@@ -12,14 +12,21 @@ leak a key into history, logs or manifests.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +51,35 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+AccountClass = Literal["enterprise", "individual"]
+"""The provider's account classes; their published limits differ (reference section 0, C3)."""
+
+_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _output_host_problem(pattern: str) -> str | None:
+    """Why an `output_hosts` entry is refused, or None.
+
+    An entry is an exact host name or `*.` followed by at least three labels
+    (`*.tos-ap-southeast-1.volces.com`): the copy step downloads whatever these allow, so a
+    pattern as broad as `*.com` or `*.volces.com`'s parent would let a forged task object
+    point the worker anywhere. Loopback hosts are allowed for emulated stacks only by being
+    listed explicitly (they are never in the shipped file).
+    """
+    host = pattern.strip().lower()
+    if host in _LOOPBACK_HOSTS:
+        return None
+    labels = host.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if len(labels) < 3:
+            return f"{pattern!r} is broader than one provider storage domain (use *.a.b.c)"
+    if "*" in host.lstrip("*") or not all(_HOST_LABEL.match(label) for label in labels):
+        return f"{pattern!r} is not a host name or a *.host.name pattern"
+    return None
+
+
 class RouteSettings(_Frozen):
     """One provider route: where to send requests, how to authenticate, what currency it bills."""
 
@@ -52,9 +88,21 @@ class RouteSettings(_Frozen):
     currency: Literal["USD", "CNY"]
     foreign_model_prefixes: tuple[str, ...] = ()
     output_hosts: tuple[str, ...] = ()
-    account: str = "enterprise"
-    """The account class of this route's key (`account_limits.<class>`): which published
-    limits apply. Unknown until the user says; `doctor --live` cannot tell."""
+    """Hosts the copy step may download outputs from: exact names or `*.` + three labels."""
+    account: AccountClass = "enterprise"
+    """The class of the account behind this route's key: which `account_limits` apply. The
+    provider has no free call that tells (`doctor --live` reports it as unchecked)."""
+    retention_hours: float = Field(default=24, gt=0)
+    """How long the provider keeps a task queryable (reference section 0, C10: 24 h in the
+    tutorial, 7 days in the API reference); reconcile windows must not assume more."""
+
+    @field_validator("output_hosts")
+    @classmethod
+    def _narrow_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        problems = [p for p in map(_output_host_problem, hosts) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tuple(h.strip().lower() for h in hosts)
 
     def api_key(self) -> str | None:
         """Read the key at the moment of use; it is never stored on a model."""
@@ -62,17 +110,54 @@ class RouteSettings(_Frozen):
         return value or None
 
     def allows_output_host(self, host: str) -> bool:
-        """Whether the copy step may download from `host` (glob patterns, e.g. `*.volces.com`)."""
-        host = host.lower()
-        return any(fnmatch.fnmatch(host, pattern.lower()) for pattern in self.output_hosts)
+        """Whether the copy step may download from `host`: an exact entry, or a `*.x.y.z`
+        entry matching one or more labels in front of `x.y.z` (never `x.y.z` itself)."""
+        host = host.lower().rstrip(".")
+        for pattern in self.output_hosts:
+            if pattern.startswith("*."):
+                if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                    return True
+            elif host == pattern or (pattern == "[::1]" and host == "::1"):
+                return True
+        return False
+
+
+class AccountLimits(_Frozen):
+    """The provider's published limits for one account class (reference section 0, C3, C4).
+
+    Read by the capacity gate; the emulator's presets are the same figures.
+    """
+
+    concurrency_per_model: int = Field(gt=0)
+    """Tasks running at once per model; tasks over it wait `queued`."""
+    rpm_per_model: int = Field(gt=0)
+    """Creates per minute per model; over it the create is refused 429."""
+    queued_per_account: int = Field(gt=0)
+    """Tasks `queued` per account, every model together; over it the create is refused 429."""
+
+
+class ResolutionPrice(_Frozen):
+    """Price per 1M tokens at one resolution, when it differs from the model's default."""
+
+    standard: float = Field(ge=0)
+    video_input: float = Field(ge=0)
 
 
 class ModelPrice(_Frozen):
-    """Price per 1M tokens in the route's currency."""
+    """Price per 1M tokens in the route's currency: `standard` without video input,
+    `video_input` with a reference video, optionally per resolution (2.0 at 1080p is 7.7 / 4.7
+    where 480p and 720p are 7.0 / 4.3, reference section 0, C7); flex at `flex_factor`."""
 
     standard: float = Field(ge=0)
     video_input: float = Field(ge=0)
     flex_factor: float = Field(default=0.5, gt=0, le=1)
+    by_resolution: dict[str, ResolutionPrice] = Field(default_factory=dict)
+
+    def at(self, resolution: str) -> ResolutionPrice:
+        """The (standard, video input) pair that applies at `resolution`."""
+        return self.by_resolution.get(
+            resolution, ResolutionPrice(standard=self.standard, video_input=self.video_input)
+        )
 
 
 class ModelSpec(_Frozen):
@@ -119,6 +204,21 @@ class StorageSettings(_Frozen):
     uri: str = ".data/outputs"
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
+    resolve_hosts: dict[str, str] = Field(default_factory=dict)
+    """Emulated stacks only: output host -> `http://address:port` the download client connects
+    to instead of resolving the host (`adapters/host_map.py`). The URL, its host check against
+    the route's `output_hosts` and the Host header stay the real ones; empty in production."""
+
+    @field_validator("resolve_hosts")
+    @classmethod
+    def _targets(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for host, target in mapping.items():
+            parts = urlsplit(target)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                raise ValueError(
+                    f"{host!r} -> {target!r}: the target must be http(s)://address[:port]"
+                )
+        return {host.lower(): target.rstrip("/") for host, target in mapping.items()}
 
 
 class LedgerSettings(_Frozen):
@@ -166,8 +266,11 @@ class ReferenceSettings(_Frozen):
     allow_private_hosts: bool = False
     check: bool = True
     max_image_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
-    max_video_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_video_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    """Reference section 0, C9 (the older 50 MB figure of section 3.5 came from a reseller)."""
     max_audio_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """The create body limit (C9): inline (base64) references count against it."""
     image_types: tuple[str, ...] = (
         "image/jpeg",
         "image/png",
@@ -210,17 +313,6 @@ class BreakerSettings(BreakerConfig):
         return BreakerConfig.model_validate(
             self.model_dump(include=set(BreakerConfig.model_fields))
         )
-
-
-class AccountLimits(_Frozen):
-    """The provider's published limits for one account class (reference §0 C3, C4)."""
-
-    concurrency_per_model: int = Field(ge=1)
-    """Tasks running per model; more wait `queued` at the provider."""
-    rpm_per_model: int = Field(ge=1)
-    """Creates per minute per model; more are refused with 429."""
-    queued_per_account: int = Field(ge=1)
-    """Tasks queued per account over all models; more are refused with 429."""
 
 
 class CapacitySettings(_Frozen):
@@ -279,18 +371,20 @@ class Settings(BaseSettings):
     retries: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     capacity: CapacitySettings = CapacitySettings()
-    account_limits: dict[str, AccountLimits] = Field(
-        default_factory=lambda: {
-            "enterprise": AccountLimits(
-                concurrency_per_model=10, rpm_per_model=600, queued_per_account=120
-            ),
-            "individual": AccountLimits(
-                concurrency_per_model=3, rpm_per_model=180, queued_per_account=120
-            ),
-        }
-    )
     budgets: dict[str, RouteBudget] = Field(default_factory=dict)
     """Spending caps per route name, in the route's currency (core.budget)."""
+    account_limits: dict[str, AccountLimits] = Field(default_factory=dict)
+    """The provider's published limits per account class (`routes.<name>.account`)."""
+
+    def limits_for(self, route_name: str) -> AccountLimits:
+        """The published limits of the account class behind `route_name`."""
+        route = self.route(route_name)
+        try:
+            return self.account_limits[route.account]
+        except KeyError:
+            raise ConfigError(
+                f"routes.{route_name}.account = {route.account!r} has no [account_limits] table"
+            ) from None
 
     @classmethod
     def settings_customise_sources(
@@ -366,11 +460,11 @@ def _cross_problems(settings: Settings) -> list[str]:
                     f"models.{alias}.prices.{route_name}: no route {route_name!r} {routes}"
                 )
     for route_name, route in settings.routes.items():
-        if route.account not in settings.account_limits:
-            known = ", ".join(sorted(settings.account_limits)) or "none"
+        if settings.account_limits and route.account not in settings.account_limits:
+            known = ", ".join(sorted(settings.account_limits))
             problems.append(
-                f"routes.{route_name}.account {route.account!r} is not in account_limits "
-                f"(configured: {known})"
+                f"routes.{route_name}.account {route.account!r} has no account_limits "
+                f"table (configured: {known})"
             )
     for route_name in settings.budgets:
         if route_name not in settings.routes:

@@ -182,6 +182,18 @@ def _check_references(
     problems: list[FieldProblem] = []
     refs = request.references
     images = [r for r in refs if r.kind == ReferenceKind.IMAGE]
+    inline = len(request.prompt.encode()) + sum(
+        len(r.url) for r in refs if r.url[:5].lower() == "data:"
+    )
+    limit = settings.references.max_request_body_bytes
+    if inline > limit:
+        problems.append(
+            FieldProblem(
+                "references",
+                f"inline (base64) references and the prompt make {inline:,} bytes; the "
+                f"provider's request body limit is {limit:,} bytes: pass large media by URL",
+            )
+        )
     roles: list[ReferenceRole] = []
     for i, ref in enumerate(refs):
         field = f"references[{i}]"
@@ -266,18 +278,20 @@ def _check_url(ref: Reference, field: str) -> list[FieldProblem]:
         return [FieldProblem(f"{field}.url", "longer than 8192 characters")]
     scheme = urlsplit(url).scheme.lower()
     if scheme == "data":
-        if ref.kind != ReferenceKind.IMAGE:
+        if ref.kind == ReferenceKind.VIDEO:
             return [
                 FieldProblem(
                     f"{field}.url",
-                    f"a {ref.kind.value} reference must be an "
-                    "http(s) URL (base64 is accepted for images only)",
+                    "a video reference must be an http(s) or asset:// URL "
+                    "(base64 is accepted for images and audio only)",
                 )
             ]
-        if not url.startswith("data:image/") or ";base64," not in url:
+        prefix = f"data:{ref.kind.value}/"
+        if not url.startswith(prefix) or ";base64," not in url:
             return [
                 FieldProblem(
-                    f"{field}.url", "data URLs must look like data:image/<format>;base64,..."
+                    f"{field}.url",
+                    f"data URLs must look like {prefix}<format>;base64,...",
                 )
             ]
         return []

@@ -38,11 +38,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jitter", type=float, help="+/- fraction applied to queue/run seconds")
     p.add_argument("--url-ttl", type=int, help="video_url lifetime in seconds (default 86400)")
     p.add_argument("--data-dir", type=Path, help="where generated media is cached")
-    p.add_argument("--max-queued", type=int, help="queued-task cap (default 120)")
-    p.add_argument("--max-running", type=int, help="running-task cap (default off)")
-    p.add_argument("--rpm-limit", type=int, help="creates per minute per key+model (default off)")
+    p.add_argument(
+        "--account",
+        choices=["enterprise", "individual"],
+        help="published limits preset: enterprise 10 running / 600 RPM per model (default), "
+        "individual 3 / 180; 120 queued per account either way",
+    )
+    p.add_argument(
+        "--unlimited",
+        action="store_true",
+        default=None,
+        help="no limits unless given below (a provider without limits: say why you need it)",
+    )
+    p.add_argument("--concurrency", type=int, help="tasks running per model (0 = no limit)")
+    p.add_argument("--rpm", type=int, help="creates per minute per model (0 = no limit)")
+    p.add_argument("--max-queued", type=int, help="tasks queued per account (0 = no limit)")
+    p.add_argument(
+        "--retry-after",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send Retry-After on limit 429s (default: not sent; real behaviour unknown)",
+    )
+    p.add_argument("--retention-hours", type=float, help="query window (default 24)")
+    p.add_argument(
+        "--tos-urls",
+        action="store_true",
+        default=None,
+        help="serve file URLs on the regions' TOS host names (the client maps them here)",
+    )
     p.add_argument("--min-video-bytes", type=int, help="pad MP4s to at least this size")
-    p.add_argument("--plus-one-frame", action="store_true", default=None, help="bill 24*d+1 frames")
+    p.add_argument(
+        "--plus-one-frame",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bill 24*d+1 frames (default on)",
+    )
     p.add_argument("--callback-timeout", type=float, help="seconds to wait for a 2xx")
     p.add_argument("--callback-retries", type=int, help="retries for terminal callbacks")
     p.add_argument("--callback-retry-interval", type=float, help="seconds between retries")
@@ -65,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         "jitter": args.jitter,
         "url_ttl": args.url_ttl,
         "data_dir": args.data_dir,
-        "max_queued": args.max_queued,
-        "max_running": args.max_running,
-        "rpm_limit": args.rpm_limit,
+        "account": args.account,
+        "unlimited": args.unlimited,
+        "concurrency_per_model": args.concurrency,
+        "rpm_per_model": args.rpm,
+        "queued_per_account": args.max_queued,
+        "retry_after": args.retry_after,
+        "retention_hours": args.retention_hours,
+        "tos_urls": args.tos_urls,
         "min_video_bytes": args.min_video_bytes,
         "plus_one_frame": args.plus_one_frame,
         "callback_timeout": args.callback_timeout,
@@ -87,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     sock = bind_listening_socket(config.host, config.port)
     config.port = int(sock.getsockname()[1])
     app = create_app(config)
+    limits = config.limits()
     print(  # noqa: T201
         f"ModelArk emulator on {config.base_url()}/api/v3 "
-        f"(keys: {', '.join(config.api_keys)}; data: {config.data_dir})",
+        f"(keys: {', '.join(config.api_keys)}; data: {config.data_dir}; "
+        f"limits: {limits.concurrency_per_model or 'no'} running / "
+        f"{limits.rpm_per_model or 'no'} RPM per model, "
+        f"{limits.queued_per_account or 'no'} queued per account)",
         flush=True,
     )
     server = uvicorn.Server(

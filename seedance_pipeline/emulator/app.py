@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -44,10 +43,10 @@ def classify(method: str, path: str) -> str:
         return "create" if method == "POST" else "list"
     if path.startswith(TASKS_PATH + "/"):
         return {"GET": "get", "DELETE": "delete"}.get(method, "other")
-    if path.startswith("/_files/"):
-        return "file"
     if path.startswith("/_emulator"):
         return "admin"
+    if path.count("/") == 2 and path.endswith((".mp4", ".png")):
+        return "file"
     return "other"
 
 
@@ -176,11 +175,14 @@ async def delete_task(request: Request) -> Response:
 
 async def get_file(request: Request) -> Response:
     em = _emulator(request)
+    if request.path_params["prefix"].startswith("_") or request.path_params["prefix"] == "api":
+        raise HTTPException(404, "Not Found")
+    query = request.query_params
     answer = await em.open_file(
-        request.path_params["task_id"],
-        request.path_params["name"],
-        request.query_params.get("expires"),
-        request.query_params.get("signature"),
+        request.url.path,
+        query.get("X-Tos-Date"),
+        query.get("X-Tos-Expires"),
+        query.get("X-Tos-Signature"),
     )
     return StreamFileResponse(
         answer.path,
@@ -227,6 +229,15 @@ async def admin_file_digest(request: Request) -> Response:
 
 async def admin_stats(request: Request) -> Response:
     return JSONResponse(_emulator(request).admin_stats())
+
+
+async def admin_capacity(request: Request) -> Response:
+    raw = request.query_params.get("since", "0")
+    try:
+        since = float(raw)
+    except ValueError:
+        return _admin_error(400, "InvalidSince", "since must be a number (emulator seconds)")
+    return JSONResponse(_emulator(request).admin_capacity(since))
 
 
 async def admin_reset(request: Request) -> Response:
@@ -281,14 +292,16 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_file_error(request: Request, exc: Exception) -> Response:
+    """Object-store refusals in TOS's shape: a JSON body and `x-tos-request-id`."""
     assert isinstance(exc, FileError)
     rid = _request_id(request)
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{escape(exc.code)}</Code><Message>{escape(exc.message)}</Message>"
-        f"<RequestId>{rid}</RequestId></Error>"
-    )
-    return Response(xml, status_code=exc.status, media_type="application/xml")
+    body = {
+        "Code": exc.code,
+        "Message": exc.message,
+        "RequestId": rid,
+        "HostId": request.url.hostname or "",
+    }
+    return JSONResponse(body, status_code=exc.status, headers={"x-tos-request-id": rid})
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -317,7 +330,6 @@ def create_app(
         Route(TASKS_PATH, list_tasks, methods=["GET"]),
         Route(TASKS_PATH + "/{task_id}", get_task, methods=["GET"]),
         Route(TASKS_PATH + "/{task_id}", delete_task, methods=["DELETE"]),
-        Route("/_files/{task_id}/{name}", get_file, methods=["GET", "HEAD"]),
         Route("/_emulator/faults", admin_get_faults, methods=["GET"]),
         Route("/_emulator/faults", admin_put_faults, methods=["PUT"]),
         Route("/_emulator/tasks", admin_tasks, methods=["GET"]),
@@ -327,6 +339,9 @@ def create_app(
         Route("/_emulator/clock", admin_clock, methods=["GET", "POST"]),
         Route("/_emulator/callbacks", admin_callbacks, methods=["GET"]),
         Route("/_emulator/info", admin_info, methods=["GET"]),
+        Route("/_emulator/capacity", admin_capacity, methods=["GET"]),
+        # Output files last: `/{model}/{object}`, the TOS path shape (signing.py).
+        Route("/{prefix}/{name}", get_file, methods=["GET", "HEAD"]),
     ]
     app = EmulatorApp(
         routes=routes,

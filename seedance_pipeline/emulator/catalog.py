@@ -8,12 +8,13 @@ same capability record, and the ID the caller used is the one echoed back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 Mode = Literal["t2v", "first_frame", "first_last_frame", "reference"]
 
@@ -29,7 +30,14 @@ class DurationSpec(BaseModel):
     max: int
     auto: bool
     default: int
-    auto_value: int = Field(description="duration the emulator picks when -1 is sent")
+
+    def chosen(self, prompt: str) -> int:
+        """The length a model picks for `duration: -1`: whole seconds within its range
+        (reference section 0, C5), the same for the same prompt, as a model's choice would
+        be for the same content."""
+        spread = self.max - self.min + 1
+        digest = hashlib.sha256(prompt.encode()).digest()
+        return self.min + int.from_bytes(digest[:4], "big") % spread
 
 
 class ReferenceLimits(BaseModel):

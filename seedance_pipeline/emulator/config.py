@@ -16,9 +16,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from seedance_pipeline.emulator.faults import FaultRule, parse_rules
+from seedance_pipeline.emulator.limits import PRESETS, UNLIMITED, AccountClass, Limits
 
 DEFAULT_API_KEY = "ek-emulator-local"
 ENV_PREFIX = "EMULATOR_"
+DEFAULT_TOS_HOSTS = {
+    "byteplus": "ark-content-generation-ap-southeast-1.tos-ap-southeast-1.volces.com",
+    "volcengine": "ark-content-generation-cn-beijing.tos-cn-beijing.volces.com",
+}
+"""Where the provider serves outputs (reference section 0, C1)."""
 
 
 class ModelTiming(BaseModel):
@@ -51,20 +57,38 @@ class EmulatorConfig(BaseModel):
     jitter: float = Field(default=0.0, ge=0, le=1, description="+/- fraction on both times")
     model_timings: dict[str, ModelTiming] = Field(default_factory=dict)
     flex_queue_factor: float = Field(default=1.0, ge=0, description="queue time x this for flex")
-    max_running: int | None = Field(default=None, ge=1, description="concurrency cap (None=off)")
 
-    # Limits
-    max_queued: int = Field(default=120, ge=0, description="queued-task cap per account")
-    rpm_limit: int | None = Field(default=None, ge=1, description="creates/min per key+model")
+    # Limits (reference section 0, C3/C4; see limits.py). None = the account preset's value,
+    # 0 = no limit. `unlimited` turns every limit off unless it is given explicitly: a test or
+    # benchmark that needs a provider without limits says so with it.
+    account: AccountClass = Field(default="enterprise", description="limits preset")
+    unlimited: bool = False
+    concurrency_per_model: int | None = Field(default=None, ge=0)
+    rpm_per_model: int | None = Field(default=None, ge=0)
+    queued_per_account: int | None = Field(default=None, ge=0)
+    retry_after: bool = Field(
+        default=False,
+        description="send Retry-After on limit 429s (whether the provider does is unknown)",
+    )
     default_page_size: int = Field(default=10, ge=1, le=500)
-    retention_seconds: int = Field(default=7 * 86400, ge=1)
+    retention_hours: float = Field(
+        default=24, gt=0, description="query window (C10: 24 h per the tutorial; 7 days per docs)"
+    )
     cancelled_retention_seconds: int = Field(default=86400, ge=1)
 
     # Output media
-    url_ttl: int = Field(default=86400, ge=0)
+    url_ttl: int = Field(default=86400, ge=1)
+    tos_urls: bool = Field(
+        default=False,
+        description="file URLs on the region's TOS host (https); clients map it to the emulator",
+    )
+    tos_hosts: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TOS_HOSTS),
+        description="region (byteplus/volcengine) -> output host used with tos_urls",
+    )
     data_dir: Path = Path(".data/emulator")
     signing_secret: str = Field(default_factory=lambda: secrets.token_hex(16))
-    plus_one_frame: bool = False
+    plus_one_frame: bool = Field(default=True, description="bill 24*d+1 frames (C6)")
     min_video_bytes: int = Field(default=0, ge=0)
     prewarm_media: bool = True
     audio_track: bool = Field(default=True, description="silent AAC track when generate_audio")
@@ -94,6 +118,24 @@ class EmulatorConfig(BaseModel):
     def _parse_faults(cls, value: Any) -> Any:
         return parse_rules(value) if isinstance(value, dict) else value
 
+    def limits(self) -> Limits:
+        """The limits in force: the account preset (or none when `unlimited`), with every
+        explicit value on top (0 = that limit off)."""
+        base = UNLIMITED if self.unlimited else PRESETS[self.account]
+
+        def pick(explicit: int | None, preset: int | None) -> int | None:
+            if explicit is None:
+                return preset
+            return explicit or None
+
+        return Limits(
+            concurrency_per_model=pick(self.concurrency_per_model, base.concurrency_per_model),
+            rpm_per_model=pick(self.rpm_per_model, base.rpm_per_model),
+            queued_per_account=pick(self.queued_per_account, base.queued_per_account),
+            concurrency_4k=base.concurrency_4k,
+            rpm_4k=base.rpm_4k,
+        )
+
     def base_url(self) -> str:
         """Where file URLs point: ``public_url`` or the listening address."""
         if self.public_url:
@@ -106,7 +148,7 @@ class EmulatorConfig(BaseModel):
 
 # Fields whose env/CLI string form is a comma list or JSON rather than a scalar.
 _LIST_FIELDS = {"api_keys"}
-_JSON_FIELDS = {"model_timings", "endpoints"}
+_JSON_FIELDS = {"model_timings", "endpoints", "tos_hosts"}
 
 
 def load_faults_file(path: Path) -> list[FaultRule]:

@@ -1,9 +1,8 @@
-"""Requests-per-minute limiting for create calls (off unless configured).
+"""Requests-per-minute limiting for create calls, per model (reference section 0, C3).
 
-The real per-endpoint RPM limits are unknown (reference section 12), so the
-emulator only enforces one when asked, using a sliding 60 s window per
-(API key, model) on the emulator clock, and answers like the provider:
-429 ``RateLimitExceeded.EndpointRPMExceeded`` with ``Retry-After``.
+A sliding 60 s window per counter (`limits.bucket`: the model, 4k apart) on the emulator
+clock, shared by every key (the emulator is one account). A create over the limit is refused
+before it is validated, as a gateway would, and still counts as a request.
 """
 
 from __future__ import annotations
@@ -15,20 +14,20 @@ WINDOW_SECONDS = 60.0
 
 
 class RpmLimiter:
-    """Sliding-window counter; ``limit=None`` disables it."""
+    """Sliding-window counters; a `None` limit lets everything through."""
 
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+    def __init__(self) -> None:
+        self._hits: defaultdict[str, deque[float]] = defaultdict(deque)
 
-    def check(self, key: str, model: str, now: float) -> int | None:
-        """Record a request; return seconds to wait if it is over the limit, else None."""
-        if self.limit is None:
+    def check(self, counter: str, limit: int | None, now: float) -> int | None:
+        """Record a request; return seconds until the window has room if it is over the
+        limit (the request is then not recorded), else None."""
+        if limit is None:
             return None
-        window = self._hits[(key, model)]
+        window = self._hits[counter]
         while window and window[0] <= now - WINDOW_SECONDS:
             window.popleft()
-        if len(window) >= self.limit:
+        if len(window) >= limit:
             return max(1, math.ceil(window[0] + WINDOW_SECONDS - now))
         window.append(now)
         return None

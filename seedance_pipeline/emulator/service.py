@@ -22,6 +22,7 @@ from typing import Any, Literal
 from seedance_pipeline.emulator import ids
 from seedance_pipeline.emulator.bad_bodies import RawAnswer, bad_body
 from seedance_pipeline.emulator.callbacks import CallbackDispatcher
+from seedance_pipeline.emulator.capacity import CapacityTracker
 from seedance_pipeline.emulator.catalog import Catalog, default_catalog
 from seedance_pipeline.emulator.clock import EmulatorClock
 from seedance_pipeline.emulator.config import EmulatorConfig
@@ -47,6 +48,12 @@ from seedance_pipeline.emulator.faults import (
     UrlExpiresEarly,
     parse_rules,
 )
+from seedance_pipeline.emulator.limits import (
+    QUEUE_CAP_CODE,
+    RPM_CODE_ENDPOINT,
+    RPM_CODE_MODEL,
+    bucket,
+)
 from seedance_pipeline.emulator.media import MediaCache, VideoShape
 from seedance_pipeline.emulator.ratelimit import RpmLimiter
 from seedance_pipeline.emulator.signing import SignatureCheck, UrlSigner
@@ -54,7 +61,6 @@ from seedance_pipeline.emulator.stats import Stats
 from seedance_pipeline.emulator.tasks import Outcome, TaskRecord, TaskStore
 from seedance_pipeline.emulator.validation import GenerationRequest, validate_create
 
-QUEUE_CAP_CODE = "RateLimitExceeded.QueuedTaskLimitExceeded"
 LIST_STATUSES = ("queued", "running", "cancelled", "succeeded", "failed", "expired")
 FILE_TYPES = {"video.mp4": "video/mp4", "last_frame.png": "image/png"}
 MIN_TICK, MAX_TICK = 0.01, 0.5
@@ -123,14 +129,17 @@ class Emulator:
         self.signer = UrlSigner(config.signing_secret, config.base_url())
         self.media = MediaCache(Path(config.data_dir) / "media")
         self.rng = random.Random(config.fault_seed)
+        self.limits = config.limits()
         self.store = TaskStore(
             self.signer,
             plus_one_frame=config.plus_one_frame,
-            max_running=config.max_running,
+            concurrency=self._concurrency,
             rng=self.rng,
         )
+        self.capacity = CapacityTracker()
+        self.store.observers.append(self.capacity.observe)
         self.store.listeners.append(self._on_transition)
-        self.limiter = RpmLimiter(config.rpm_limit)
+        self.limiter = RpmLimiter()
         self.callbacks = CallbackDispatcher(
             self.stats,
             self.faults,
@@ -190,6 +199,33 @@ class Emulator:
         return now
 
     # -- helpers ---------------------------------------------------------------
+
+    def _concurrency(self, counter: str) -> int | None:
+        return self.limits.concurrency("4k" if counter.endswith("@4k") else "")
+
+    def _retention_seconds(self) -> float:
+        return self.config.retention_hours * 3600
+
+    def _rate_limited(
+        self, code: str, reason: str, counter: str, retry_after: int | None
+    ) -> ApiError:
+        """A limit's 429, counted per code; `Retry-After` only when the emulator is told to
+        send it (whether the provider ever does is unknown, section 0)."""
+        self.capacity.refused(code, counter)
+        headers = {}
+        if self.config.retry_after and retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return ApiError(429, code, because(reason), headers=headers)
+
+    def _counter_of(self, body: Any) -> tuple[str, bool]:
+        """(limit counter, called through an endpoint ID) of a raw create body, before it is
+        validated: the model (endpoint IDs mapped to theirs), 4k apart."""
+        raw = body.get("model") if isinstance(body, dict) else None
+        model = raw if isinstance(raw, str) else ""
+        resolution = body.get("resolution") if isinstance(body, dict) else None
+        endpoint = model.startswith("ep-")
+        model = self.config.endpoints.get(model, model)
+        return bucket(model, resolution if isinstance(resolution, str) else ""), endpoint
 
     @staticmethod
     def task_context(task: TaskRecord) -> MatchContext:
@@ -285,16 +321,17 @@ class Emulator:
         ctx0 = MatchContext.from_body(body, None)
         key = self.authenticate(authorization, ctx0.model)
         ctx = replace(ctx0, api_key=key)
-        now = self.clock.now()
+        now = self.advance()
 
-        wait = self.limiter.check(key, ctx.model or "", now)
+        counter, via_endpoint = self._counter_of(body)
+        rpm = self.limits.rpm("4k" if counter.endswith("@4k") else "")
+        wait = self.limiter.check(counter, rpm, now)
         if wait is not None:
-            raise ApiError(
-                429,
-                "RateLimitExceeded.EndpointRPMExceeded",
-                because("the request rate (RPM) of the endpoint exceeded its limit"),
-                headers={"Retry-After": str(wait)},
-            )
+            if via_endpoint:
+                code, what = RPM_CODE_ENDPOINT, "the request rate (RPM) of the endpoint"
+            else:
+                code, what = RPM_CODE_MODEL, f"the request rate (RPM) of the model {ctx.model}"
+            raise self._rate_limited(code, f"{what} exceeded its limit of {rpm}", counter, wait)
 
         rule = self.faults.fire(_INFRA_KINDS, ctx)
         if isinstance(rule, CreateDrop):
@@ -302,6 +339,7 @@ class Emulator:
         if isinstance(rule, Create5xx):
             raise _server_error(rule.status, rule.code)
         if isinstance(rule, Create429):
+            self.capacity.refused(rule.code, counter)
             raise ApiError(
                 429,
                 rule.code,
@@ -336,15 +374,13 @@ class Emulator:
         if isinstance(moderation, InputModeration):
             raise self._moderation_error(moderation, body)
 
-        if self.store.count_queued() >= self.config.max_queued:
-            raise ApiError(
-                429,
+        cap = self.limits.queued_per_account
+        if cap is not None and self.capacity.queued_total() >= cap:
+            raise self._rate_limited(
                 QUEUE_CAP_CODE,
-                because(
-                    f"the account already has {self.config.max_queued} queued tasks, "
-                    "the maximum allowed"
-                ),
-                headers={"Retry-After": str(max(1, math.ceil(self.config.queue_seconds)))},
+                f"the account already has {cap} queued tasks, the maximum allowed",
+                counter,
+                max(1, math.ceil(self.config.queue_seconds)),
             )
 
         broken = self.faults.fire({"create_bad_body"}, ctx)
@@ -401,11 +437,16 @@ class Emulator:
         task_id = ids.task_id(now)
         while task_id in self.store.tasks:
             task_id = ids.task_id(now)
+        region = "volcengine" if req.model_id == req.spec.ids.volcengine else "byteplus"
+        files_base = f"https://{self.config.tos_hosts[region]}" if self.config.tos_urls else None
         return TaskRecord(
             id=task_id,
             api_key=key,
             request_body=body,
             req=req,
+            bucket=bucket(req.model_id, req.resolution),
+            region=region,
+            files_base=files_base,
             seed=req.seed,
             created_at=now,
             ready_at=now + queue_s,
@@ -457,7 +498,7 @@ class Emulator:
             raise _server_error(rule.status, rule.code)
         now = self.advance()
         task = self.store.visible(
-            task_id, now, self.config.retention_seconds, self.config.cancelled_retention_seconds
+            task_id, now, self._retention_seconds(), self.config.cancelled_retention_seconds
         )
         if task is None:
             raise self._not_found(task_id)
@@ -487,7 +528,7 @@ class Emulator:
         now = self.advance()
         items = []
         for t in self.store.listing(
-            now, self.config.retention_seconds, self.config.cancelled_retention_seconds
+            now, self._retention_seconds(), self.config.cancelled_retention_seconds
         ):
             if status is not None and t.status != status:
                 continue
@@ -531,7 +572,7 @@ class Emulator:
         self.authenticate(authorization, None)
         now = self.advance()
         task = self.store.visible(
-            task_id, now, self.config.retention_seconds, self.config.cancelled_retention_seconds
+            task_id, now, self._retention_seconds(), self.config.cancelled_retention_seconds
         )
         if task is None:
             raise self._not_found(task_id)
@@ -548,11 +589,11 @@ class Emulator:
         return {}
 
     async def open_file(
-        self, task_id: str, name: str, expires: str | None, signature: str | None
+        self, path: str, date: str | None, expires: str | None, signature: str | None
     ) -> FileAnswer:
-        """Authorise and produce a task's output file (``/_files/{id}/{name}``)."""
-        media_type = FILE_TYPES.get(name)
-        check = self.signer.check(task_id, name, expires, signature, self.clock.now())
+        """Authorise and produce a task's output file (``/{model}/{object}``), answering
+        like TOS: a bad signature or an expired URL is 403, an unknown object 404."""
+        check = self.signer.check(path, date, expires, signature, self.clock.now())
         if check is SignatureCheck.BAD:
             raise FileError(
                 403,
@@ -562,15 +603,16 @@ class Emulator:
         if check is SignatureCheck.EXPIRED:
             raise FileError(403, "AccessDenied", "Request has expired")
         self.advance()
-        task = self.store.tasks.get(task_id)
+        ref = self.signer.lookup(path)
+        task = self.store.tasks.get(ref.task_id) if ref else None
         if task is not None:
             task.requests["file"] += 1
-        if media_type is None:
+        if ref is None:
             raise FileError(404, "NoSuchKey", "The specified key does not exist.")
-        path = await self._output_path(task, name)
+        file_path = await self._output_path(task, ref.name)
         assert task is not None  # _output_path refused a missing task
         ctx = self.task_context(task)
-        answer = FileAnswer(path=path, media_type=media_type)
+        answer = FileAnswer(path=file_path, media_type=FILE_TYPES[ref.name])
         slow = self.faults.fire({"slow_download"}, ctx)
         if isinstance(slow, SlowDownload):
             answer.bytes_per_second = slow.bytes_per_second
@@ -626,11 +668,24 @@ class Emulator:
         self.advance()
         snap = self.stats.snapshot(self.faults.hits_by_kind, self.store.status_counts())
         snap["media_encodes"] = self.media.encodes
+        snap["capacity"] = self.capacity.snapshot(
+            self.limits, account=self.config.account, retry_after=self.config.retry_after
+        )
+        return snap
+
+    def admin_capacity(self, since: float = 0.0) -> dict[str, Any]:
+        """The capacity counters plus the running/queued series per model since `since`."""
+        self.advance()
+        snap = self.capacity.snapshot(
+            self.limits, account=self.config.account, retry_after=self.config.retry_after
+        )
+        snap["series"] = self.capacity.series(since)
         return snap
 
     def reset(self) -> None:
         """Forget tasks, stats, faults, callbacks, rate windows and clock offset."""
         self.store.clear()
+        self.capacity.clear()
         self.stats.clear()
         self.faults.clear()
         self.callbacks.reset()

@@ -12,12 +12,17 @@ Lifecycle (reference section 5)::
     queued -> running -> succeeded | failed | expired
     queued -> expired              (execution_expires_after passed while queued)
     queued -> cancelled            (DELETE)
+
+A task ready to run waits `queued` while its model already runs as many tasks as the
+concurrency limit allows (reference section 0, C3), and starts, in creation order, at the
+moment a slot frees, so clock jumps still give the times waiting would have.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,6 +60,11 @@ class TaskRecord:
     run_seconds: float
     outcome: Outcome
     url_ttl: int
+    bucket: str = ""
+    """The concurrency counter it runs against (`limits.bucket`: its model, 4k apart)."""
+    region: str = "byteplus"
+    files_base: str | None = None
+    """Base URL of its file URLs (the region's TOS host), or None for the emulator's own."""
     updated_at: float = 0.0
     status: Status = "queued"
     started_at: float | None = None
@@ -119,6 +129,7 @@ class TaskRecord:
         if r.draft_task_id is not None:
             out["draft_task_id"] = r.draft_task_id
         out["priority"] = r.priority
+        out["output_format"] = "mp4"
         if r.safety_identifier is not None:
             out["safety_identifier"] = r.safety_identifier
         return out
@@ -152,6 +163,8 @@ class TaskRecord:
 
 
 Listener = Callable[[TaskRecord], None]
+Concurrency = Callable[[str], int | None]
+"""Bucket -> how many of its tasks may run at once (None: no limit)."""
 
 
 class TaskStore:
@@ -161,17 +174,20 @@ class TaskStore:
         self,
         signer: UrlSigner,
         *,
-        plus_one_frame: bool = False,
-        max_running: int | None = None,
+        plus_one_frame: bool = True,
+        concurrency: Concurrency | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.signer = signer
         self.plus_one_frame = plus_one_frame
-        self.max_running = max_running
+        self.concurrency: Concurrency = concurrency or (lambda _bucket: None)
         self.rng = rng or random.Random()
         self.tasks: dict[str, TaskRecord] = {}
         self._active: dict[str, TaskRecord] = {}
         self.listeners: list[Listener] = []
+        """Called on every change the provider would announce (callbacks)."""
+        self.observers: list[Listener] = []
+        """Called on every status change, cancellations included (capacity counters)."""
         # Earliest time anything can change; advance() is a no-op before it, so
         # frequent GETs with thousands of live tasks stay cheap.
         self._next_due: float | None = None
@@ -191,13 +207,10 @@ class TaskStore:
 
     def clear(self) -> None:
         """Forget every task (``POST /_emulator/reset``)."""
+        self.signer.clear()
         self.tasks.clear()
         self._active.clear()
         self._next_due = None
-
-    def count_queued(self) -> int:
-        """Tasks currently ``queued`` (the 120-task account cap counts these)."""
-        return sum(1 for t in self._active.values() if t.status == "queued")
 
     def status_counts(self) -> Counter[str]:
         """Live (not deleted) tasks by status."""
@@ -223,6 +236,8 @@ class TaskStore:
     # -- transitions ---------------------------------------------------------
 
     def _emit(self, task: TaskRecord) -> None:
+        for observer in self.observers:
+            observer(task)
         for listener in self.listeners:
             listener(task)
 
@@ -246,12 +261,15 @@ class TaskStore:
             self._expire(task, at)
         else:
             task.tokens = task.req.tokens(self.plus_one_frame)
-            expires = int(at) + task.url_ttl
-            task.url_expires_at = expires
-            task.video_url = self.signer.url(task.id, "video.mp4", expires)
+            task.url_expires_at = int(at) + task.url_ttl
+            task.video_url = self._file_url(task, "video.mp4", at)
             if task.req.return_last_frame:
-                task.last_frame_url = self.signer.url(task.id, "last_frame.png", expires)
+                task.last_frame_url = self._file_url(task, "last_frame.png", at)
             self._set(task, "succeeded", at)
+
+    def _file_url(self, task: TaskRecord, name: str, at: float) -> str:
+        path = self.signer.object_path(task.id, name, task.req.model_id, task.created_at)
+        return self.signer.url(path, at, task.url_ttl, region=task.region, base_url=task.files_base)
 
     def _expire(self, task: TaskRecord, at: float) -> None:
         task.error = {
@@ -273,31 +291,47 @@ class TaskStore:
         elif end <= now:
             self._finish(task, end)
 
-    def _advance_queued(self, task: TaskRecord, now: float, running: int) -> bool:
-        """Move a queued task on; returns True if it started running."""
+    def _advance_queued(
+        self, task: TaskRecord, now: float, running: Counter[str], freed: dict[str, list[float]]
+    ) -> None:
+        """Move a queued task on: expire it, or start it when it is ready and its model has a
+        free slot (a slot freed at time t starts the oldest waiting task at t)."""
         if task.outcome.kind == "stuck" and task.outcome.stuck_phase == "queued":
             if task.deadline <= now:
                 self._expire(task, task.deadline)
-            return False
+            return
         if task.outcome.kind == "expire" and task.outcome.expire_phase == "queued":
             if task.ready_at <= now:
                 self._expire(task, task.ready_at)
-            return False
+            return
         if task.deadline <= now and task.deadline <= task.ready_at:
             self._expire(task, task.deadline)
-            return False
+            return
         if task.ready_at > now:
-            return False
-        if self.max_running is not None and running >= self.max_running:
+            return
+        limit = self.concurrency(task.bucket)
+        slots = freed[task.bucket]
+        if limit is None or running[task.bucket] + len(slots) < limit:
+            # A slot was free before this pass: start when ready (or now, if it had waited
+            # for a slot that was freed some other way, e.g. by a clock reset).
+            start = now if task.waited_for_slot else task.ready_at
+        elif slots:
+            start = max(task.ready_at, heapq.heappop(slots))
+        else:
             task.waited_for_slot = True
             if task.deadline <= now:
                 self._expire(task, task.deadline)
-            return False
-        start = now if task.waited_for_slot else task.ready_at
+            return
+        if task.deadline <= start:
+            self._expire(task, task.deadline)
+            return
         task.started_at = start
         self._set(task, "running", start)
         self._advance_running(task, now)
-        return task.status == "running"
+        if task.status == "running":
+            running[task.bucket] += 1
+        elif task.finished_at is not None:
+            heapq.heappush(slots, task.finished_at)
 
     def advance(self, now: float) -> None:
         """Apply every transition due at or before ``now``, in time order per task."""
@@ -310,13 +344,16 @@ class TaskStore:
 
     def _advance(self, now: float) -> None:
         active = list(self._active.values())
+        freed: dict[str, list[float]] = defaultdict(list)
         for task in active:
             if task.status == "running":
                 self._advance_running(task, now)
-        running = sum(1 for t in self._active.values() if t.status == "running")
+                if task.status != "running" and task.finished_at is not None:
+                    heapq.heappush(freed[task.bucket], task.finished_at)
+        running = Counter(t.bucket for t in self._active.values() if t.status == "running")
         for task in active:
-            if task.status == "queued" and self._advance_queued(task, now, running):
-                running += 1
+            if task.status == "queued":
+                self._advance_queued(task, now, running, freed)
 
     @property
     def next_due(self) -> float | None:
@@ -384,6 +421,8 @@ class TaskStore:
         task.updated_at = max(now, task.updated_at)
         task.finished_at = task.updated_at
         self._active.pop(task.id, None)
+        for observer in self.observers:
+            observer(task)
 
     def delete(self, task: TaskRecord, now: float) -> None:
         """DELETE on a finished task: the record disappears from the API."""

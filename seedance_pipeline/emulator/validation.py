@@ -601,7 +601,7 @@ def validate_create(
         if duration is None:
             duration = spec.duration.default
         if duration == -1:
-            duration = spec.duration.auto_value
+            duration = spec.duration.chosen("\n".join(t for _, t in content.texts))
         output_frames = FPS * duration + 1
     width, height = catalog.pixels(spec, resolution, ratio)
 

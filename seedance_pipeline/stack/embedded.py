@@ -29,6 +29,7 @@ import httpx
 from seedance_pipeline.clients.media_probe import matches, probe_video
 from seedance_pipeline.core.pricing import frame_size
 from seedance_pipeline.core.search_attributes import dev_server_flags
+from seedance_pipeline.emulator.wiring import emulated_env
 from seedance_pipeline.stack.binaries import sqlite_file_flags, temporal_cli
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: .data/ and examples/ live there
@@ -73,10 +74,11 @@ def stack_env(ports: Ports) -> dict[str, str]:
     env.setdefault("SEEDANCE_STORAGE__URI", str(DATA / "outputs"))
     env.setdefault("SEEDANCE_LEDGER__URL", f"sqlite:///{DATA / 'ledger.sqlite3'}")
     if emulated():
-        base = f"http://127.0.0.1:{ports.emulator}/api/v3"
-        for route, key_env in (("BYTEPLUS", "ARK_API_KEY"), ("VOLCENGINE", "VOLC_ARK_API_KEY")):
-            env[f"SEEDANCE_ROUTES__{route}__BASE_URL"] = base
-            env[f"SEEDANCE_ROUTES__{route}__OUTPUT_HOSTS"] = '["127.0.0.1", "localhost"]'
+        # The emulator serves outputs under the provider's TOS host names (--tos-urls) and the
+        # worker connects those names to it: the shipped output_hosts stay as they are.
+        emulator = f"http://127.0.0.1:{ports.emulator}"
+        env.update(emulated_env(f"{emulator}/api/v3", emulator, loopback_outputs=False))
+        for key_env in ("ARK_API_KEY", "VOLC_ARK_API_KEY"):
             env[key_env] = EMULATOR_KEY
         env.setdefault("EMULATOR_API_KEYS", EMULATOR_KEY)
     return env
@@ -182,6 +184,7 @@ def up() -> int:
                     os.environ.get("EMULATOR_QUEUE_SECONDS", "1"),
                     "--run-seconds",
                     os.environ.get("EMULATOR_RUN_SECONDS", "3"),
+                    "--tos-urls",
                 ],
                 lambda: _http_ok(f"http://127.0.0.1:{ports.emulator}/_emulator/stats"),
                 f"ModelArk emulator http://127.0.0.1:{ports.emulator}/api/v3",

@@ -28,8 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_defaults() -> None:
     config = EmulatorConfig()
     assert config.api_keys == [DEFAULT_API_KEY] == ["ek-emulator-local"]
-    assert (config.port, config.url_ttl, config.max_queued) == (8700, 86400, 120)
-    assert config.rpm_limit is None
+    assert (config.port, config.url_ttl, config.retention_hours) == (8700, 86400, 24)
+    assert config.plus_one_frame is True and config.retry_after is False
+    assert config.tos_urls is False
     assert config.base_url() == "http://127.0.0.1:8700"
     assert EmulatorConfig(api_keys=[" ", ""]).api_keys == [DEFAULT_API_KEY]
     wildcard = EmulatorConfig(host="0.0.0.0", port=9)  # noqa: S104
@@ -44,7 +45,8 @@ def test_env_vars_map_onto_config(tmp_path: Path) -> None:
         "EMULATOR_API_KEYS": "k1, k2",
         "EMULATOR_QUEUE_SECONDS": "0.5",
         "EMULATOR_PLUS_ONE_FRAME": "true",
-        "EMULATOR_RPM_LIMIT": "30",
+        "EMULATOR_RPM_PER_MODEL": "30",
+        "EMULATOR_ACCOUNT": "individual",
         "EMULATOR_MODEL_TIMINGS": '{"m": {"run_seconds": 3}}',
         "EMULATOR_FAULTS": str(faults),
         "EMULATOR_DATA_DIR": str(tmp_path),
@@ -54,7 +56,8 @@ def test_env_vars_map_onto_config(tmp_path: Path) -> None:
     assert config.api_keys == ["k1", "k2"]
     assert config.queue_seconds == 0.25  # CLI beats env
     assert config.plus_one_frame is True
-    assert config.rpm_limit == 30
+    assert config.limits().rpm_per_model == 30
+    assert config.limits().concurrency_per_model == 3  # the individual preset
     assert config.model_timings["m"].run_seconds == 3
     assert [r.kind for r in config.faults] == ["stuck"]
     assert config.data_dir == tmp_path
@@ -81,7 +84,9 @@ def test_catalogue_is_data_and_consistent() -> None:
                     assert w % 2 == 0 and h % 2 == 0
     # Model IDs never appear in the Python sources.
     pattern = re.compile(r"seedance-\d-\d")
-    offenders = [p.name for p in (REPO / "emulator").glob("*.py") if pattern.search(p.read_text())]
+    sources = list((REPO / "seedance_pipeline" / "emulator").glob("*.py"))
+    assert len(sources) > 20
+    offenders = [p.name for p in sources if pattern.search(p.read_text())]
     assert offenders == []
 
 
@@ -165,7 +170,7 @@ def test_cli_serves_and_reads_flags(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert task["status"] == "succeeded"
-        assert task["content"]["video_url"].startswith(base + "/_files/")
+        assert task["content"]["video_url"].startswith(base + "/seedance-1-0-pro/021")
         assert (
             httpx.get(url, headers={"Authorization": "Bearer ek-emulator-local"}).status_code == 401
         )

@@ -94,8 +94,8 @@ async def test_succeeded_object_shape(client: httpx.AsyncClient) -> None:
     task = await wait_status(client, task_id, "succeeded")
     assert task["error"] is None
     assert set(task["content"]) == {"video_url", "last_frame_url"}
-    assert "/_files/" in task["content"]["video_url"]
-    assert task["usage"] == {"completion_tokens": 108000, "total_tokens": 108000}
+    assert "/dreamina-seedance-2-0/021" in task["content"]["video_url"]
+    assert task["usage"] == {"completion_tokens": 108900, "total_tokens": 108900}
     assert task["seed"] == 1234
     assert task["priority"] == 3
     assert task["generate_audio"] is False
@@ -264,11 +264,12 @@ async def test_list_filters(emu: EmulatorHandle, client: httpx.AsyncClient) -> N
     assert await ids({"filter.status": "queued", "filter.model": M20}) == []
 
 
-async def test_list_and_get_only_cover_seven_days(
+async def test_list_and_get_only_cover_the_retention_window(
     emu: EmulatorHandle, client: httpx.AsyncClient
 ) -> None:
+    """24 h by default (section 0, C10: the tutorial's figure, the stricter of the two)."""
     old = await create(client, body())
-    await emu.aadvance_clock(7 * 86400 - 10)
+    await emu.aadvance_clock(86400 - 10)
     recent = await create(client, body())
     assert (await client.get(f"{CREATE}/{old}")).status_code == 200
     await emu.aadvance_clock(11)
@@ -356,7 +357,7 @@ async def test_admin_tasks_shows_request_and_billing(
     assert task["status"] == "succeeded"
     assert task["callback_url"] == "http://127.0.0.1:9/cb"
     assert task["request"] == payload
-    assert task["billed_tokens"] == 864 * 496 * 24 * 4 // 1024
+    assert task["billed_tokens"] == 864 * 496 * (24 * 4 + 1) // 1024
     assert task["deleted"] is False
     assert task["created_at"] <= task["updated_at"]
 

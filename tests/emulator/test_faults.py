@@ -281,10 +281,10 @@ async def test_expire_while_queued(emu: EmulatorHandle, client: httpx.AsyncClien
 
 async def test_stuck_task_stays_running(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
     await emu.aset_faults([{"kind": "stuck", "match": {"prompt_contains": "stuck"}}])
-    stuck = await create(client, body(prompt="stuck job"))
+    stuck = await create(client, body(prompt="stuck job", execution_expires_after=3600))
     normal = await create(client, body(prompt="normal job"))
     await wait_status(client, normal, "succeeded")
-    await emu.aadvance_clock(3 * 86400)
+    await emu.aadvance_clock(7200)  # past execution_expires_after, within retention
     assert (await get(client, stuck))["status"] == "running"
 
 

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import av
 import httpx
 
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
-from tests.emulator.conftest import M10_FAST, M20, body, create, fast_config, tiny, wait_status
+from tests.emulator.conftest import (
+    M10_FAST,
+    M20,
+    M20_VE,
+    body,
+    create,
+    fast_config,
+    tiny,
+    wait_status,
+)
 
 
 async def finished_video(
@@ -96,22 +107,75 @@ async def test_head_and_range_requests(client: httpx.AsyncClient) -> None:
     assert multi.status_code == 200 and multi.content == full
 
 
+async def test_urls_have_the_tos_shape(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
+    """Section 0, C1/C2: `/{model without date}/{021...}.mp4?X-Tos-...`, the last frame beside
+    it as `_last-frame.png`."""
+    task = await wait_status(
+        client, await create(client, body(return_last_frame=True)), "succeeded"
+    )
+    video, frame = (
+        urlsplit(task["content"]["video_url"]),
+        urlsplit(task["content"]["last_frame_url"]),
+    )
+    assert re.fullmatch(r"/dreamina-seedance-2-0/021\d{13}0{20}ffff[0-9a-f]{14}\.mp4", video.path)
+    assert frame.path == video.path.replace(".mp4", "_last-frame.png")
+    q = parse_qs(video.query)
+    assert sorted(q) == [
+        "X-Tos-Algorithm",
+        "X-Tos-Credential",
+        "X-Tos-Date",
+        "X-Tos-Expires",
+        "X-Tos-Signature",
+        "X-Tos-SignedHeaders",
+    ]
+    assert q["X-Tos-Algorithm"] == ["TOS4-HMAC-SHA256"]
+    assert q["X-Tos-Expires"] == ["86400"]
+    assert q["X-Tos-SignedHeaders"] == ["host"]
+    assert re.fullmatch(r"AKLT\w+/\d{8}/ap-southeast-1/tos/request", q["X-Tos-Credential"][0])
+    assert re.fullmatch(r"[0-9a-f]{64}", q["X-Tos-Signature"][0])
+    assert task["output_format"] == "mp4"
+
+
+async def test_tos_urls_name_each_regions_storage_host(media_dir: Path) -> None:
+    config = fast_config(media_dir, tos_urls=True)
+    async with running_emulator(config) as handle, handle.async_client() as c:
+        byteplus = await wait_status(c, await create(c, body(M20)), "succeeded")
+        volc = await wait_status(c, await create(c, body(M20_VE)), "succeeded")
+    bp, ve = urlsplit(byteplus["content"]["video_url"]), urlsplit(volc["content"]["video_url"])
+    assert (bp.scheme, bp.hostname) == (
+        "https",
+        "ark-content-generation-ap-southeast-1.tos-ap-southeast-1.volces.com",
+    )
+    assert ve.hostname == "ark-content-generation-cn-beijing.tos-cn-beijing.volces.com"
+    assert "%2Fcn-beijing%2Ftos%2Frequest" in ve.query
+    assert ve.path.startswith("/doubao-seedance-2-0/021")
+
+
+def _tos_error(resp: httpx.Response) -> dict[str, str]:
+    """TOS answers refusals with a JSON body and its own request id header."""
+    assert resp.headers["content-type"].startswith("application/json")
+    assert resp.headers["x-tos-request-id"]
+    body: dict[str, str] = resp.json()
+    assert set(body) == {"Code", "Message", "RequestId", "HostId"}
+    return body
+
+
 async def test_signed_url_expires_after_ttl(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
     url, task = await finished_video(client, tiny())
-    expires = int(parse_qs(urlsplit(url).query)["expires"][0])
-    assert expires - int(task["updated_at"]) in (86400, 86401)  # type: ignore[call-overload]
+    q = parse_qs(urlsplit(url).query)
+    issued = datetime.strptime(q["X-Tos-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert int(issued.timestamp()) - int(task["updated_at"]) in (-1, 0)  # type: ignore[call-overload]
     assert (await client.get(url)).status_code == 200
     await emu.aadvance_clock(86400 - 120)
     assert (await client.get(url)).status_code == 200
     await emu.aadvance_clock(240)
     resp = await client.get(url)
     assert resp.status_code == 403
-    assert resp.headers["content-type"].startswith("application/xml")
-    assert "<Code>AccessDenied</Code>" in resp.text
-    assert "expired" in resp.text
-    # The task itself is still queryable (7-day window) with the same URL.
-    again = await client.get(f"/contents/generations/tasks/{task['id']}")
-    assert again.json()["content"]["video_url"] == url
+    error = _tos_error(resp)
+    assert (error["Code"], error["Message"]) == ("AccessDenied", "Request has expired")
+    # The task has left the 24 h query window too (retention_hours, section 0 C10).
+    gone = await client.get(f"/contents/generations/tasks/{task['id']}")
+    assert gone.status_code == 404
 
 
 async def test_bad_signature_and_unknown_files(
@@ -119,19 +183,23 @@ async def test_bad_signature_and_unknown_files(
 ) -> None:
     url, task = await finished_video(client, tiny())
     parts = urlsplit(url)
-    q = parse_qs(parts.query)
+    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
     base = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    tampered = f"{base}?expires={int(q['expires'][0]) + 1}&signature={q['signature'][0]}"
-    for bad in (tampered, base, f"{base}?expires=1&signature=abc"):
+    longer = dict(q, **{"X-Tos-Expires": "604800"})
+    forged = dict(q, **{"X-Tos-Signature": "0" * 64})
+    for bad in (f"{base}?{urlencode(longer)}", base, f"{base}?{urlencode(forged)}"):
         resp = await client.get(bad)
         assert resp.status_code == 403
-        assert "<Code>SignatureDoesNotMatch</Code>" in resp.text
+        assert _tos_error(resp)["Code"] == "SignatureDoesNotMatch"
     # A correctly signed URL for a file that was not produced is a 404 NoSuchKey.
-    signed = emu.emulator.signer.url(str(task["id"]), "last_frame.png", int(q["expires"][0]))
-    missing = await client.get(signed)
+    signer = emu.emulator.signer
+    record = emu.emulator.store.tasks[str(task["id"])]
+    path = signer.object_path(record.id, "last_frame.png", record.req.model_id, record.created_at)
+    missing = await client.get(signer.url(path, emu.emulator.clock.now(), 3600))
     assert missing.status_code == 404
-    assert "<Code>NoSuchKey</Code>" in missing.text
-    assert "x-request-id" in missing.headers
+    assert _tos_error(missing)["Code"] == "NoSuchKey"
+    unknown = await client.get(signer.url("/dreamina-seedance-2-0/nothing.mp4", 0, 10**10))
+    assert unknown.status_code == 404
 
 
 async def test_public_url_is_used_for_file_links(media_dir: Path) -> None:
@@ -139,7 +207,7 @@ async def test_public_url_is_used_for_file_links(media_dir: Path) -> None:
     async with running_emulator(config) as handle, handle.async_client() as c:
         task = await wait_status(c, await create(c, body()), "succeeded")
     assert task["content"]["video_url"].startswith(
-        "https://cdn.example.test/ark/_files/" + task["id"] + "/video.mp4?expires="
+        "https://cdn.example.test/ark/dreamina-seedance-2-0/021"
     )
 
 
@@ -203,7 +271,7 @@ async def test_admin_file_digest_matches_the_served_bytes_even_after_expiry(
         "sha256": hashlib.sha256(served).hexdigest(),
     }
     assert frame.status_code == 200 and frame.json()["size"] > 0
-    assert missing.status_code == 404 and "<Code>NoSuchKey</Code>" in missing.text
+    assert missing.status_code == 404 and missing.json()["Code"] == "NoSuchKey"
     assert unknown_name.status_code == 404
     # Admin reads are not downloads (and the refused GET never reached the file).
     assert emu.emulator.store.tasks[str(task["id"])].requests["file"] == files_before

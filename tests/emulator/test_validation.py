@@ -416,9 +416,28 @@ async def test_valid_variants_are_accepted(client: httpx.AsyncClient, payload: A
     assert resp.status_code == 200, resp.text
 
 
-async def test_duration_minus_one_resolves_to_model_choice(client: httpx.AsyncClient) -> None:
-    task = await get(client, await create(client, body(M20, duration=-1)))
-    assert task["duration"] == 5
+async def test_duration_minus_one_is_reported_as_the_chosen_length(
+    client: httpx.AsyncClient,
+) -> None:
+    """Section 0, C5: whole seconds within the model's range, never -1, from the start; the
+    same prompt gets the same length, different prompts spread over the range."""
+    lengths = set()
+    for i in range(12):
+        payload = body(M20, prompt=f"let the model choose {i}", duration=-1)
+        queued = await get(client, await create(client, payload))
+        done = await wait_status(client, queued["id"], "succeeded")
+        assert queued["duration"] == done["duration"]
+        assert 4 <= done["duration"] <= 15
+        assert done["usage"]["total_tokens"] == 1280 * 720 * (24 * done["duration"] + 1) // 1024
+        lengths.add(done["duration"])
+    assert len(lengths) > 2
+    again = await get(
+        client, await create(client, body(M20, prompt="let the model choose 0", duration=-1))
+    )
+    first = await get(
+        client, await create(client, body(M20, prompt="let the model choose 0", duration=-1))
+    )
+    assert again["duration"] == first["duration"]
 
 
 async def test_frames_replace_duration_in_the_task(client: httpx.AsyncClient) -> None:

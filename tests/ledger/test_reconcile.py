@@ -132,11 +132,11 @@ async def test_orphans_deleted_tasks_and_token_mismatches(
     }
     messages = "\n".join(f.message for f in report.findings)
     assert (
-        f"task {orphan['id']} ({MINI}, succeeded, 108,000 billed tokens) belongs to no job"
+        f"task {orphan['id']} ({MINI}, succeeded, 108,900 billed tokens) belongs to no job"
         in messages
     )
     assert f"job job-deleted attempt 1: the provider does not know task {deleted['id']}" in messages
-    assert "ledger 108,900 tokens (billed), provider task" in messages
+    assert "ledger 109,800 tokens (billed), provider task" in messages  # 24·d+1 (C6) + 900
     assert report.matched == 1 and report.routes_checked == ["byteplus"]
     assert report.in_flight == [f"{stuck['id']} ({MINI}, queued, job job-running)"]
     assert any("volcengine: no API key, no rows" in n for n in report.notes)

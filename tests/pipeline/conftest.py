@@ -25,6 +25,7 @@ from seedance_pipeline.clients.jobs import job_result, job_status, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord
 from seedance_pipeline.core.settings import Settings, load_settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.emulator.wiring import resolve_hosts
 from seedance_pipeline.webhook.app import create_app
 from seedance_pipeline.worker import running_workers
 from tests.webhook.support import serve
@@ -42,6 +43,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandl
         run_seconds=0.3,
         callback_timeout=2.0,
         callback_retry_interval=0.2,
+        tos_urls=True,  # outputs on the provider's TOS host names (pipeline_overrides maps them)
     ) as handle:
         yield handle
 
@@ -117,10 +119,9 @@ def pipeline_overrides(
     callbacks: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    routes = {
-        name: {"base_url": emulator.api_base, "output_hosts": ["127.0.0.1"]}
-        for name in ("byteplus", "volcengine")
-    }
+    # The shipped output_hosts, unchanged: the download client connects the TOS host names
+    # the emulator serves outputs under to the emulator (storage.resolve_hosts).
+    routes = {name: {"base_url": emulator.api_base} for name in ("byteplus", "volcengine")}
     queue = f"jobs-{uuid.uuid4().hex[:8]}"
     fast = {
         "expected_latency_seconds": 0.4,
@@ -130,7 +131,7 @@ def pipeline_overrides(
     base: dict[str, Any] = {
         "routes": routes,
         "models": {"mini": dict(fast), "fast": dict(fast), "pro": dict(fast)},
-        "storage": {"uri": str(tmp / "outputs")},
+        "storage": {"uri": str(tmp / "outputs"), "resolve_hosts": resolve_hosts(emulator)},
         "ledger": {"url": f"sqlite:///{tmp / 'ledger.sqlite3'}"},
         "callbacks": {"base_url": webhook_url if callbacks else ""},
         "temporal": {"task_queue": queue, "submit_task_queue": f"submit-{queue}"},

@@ -68,7 +68,11 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     with (
         running_emulator(
-            data_dir=tmp / "emulator", api_keys=[API_KEY], queue_seconds=0.1, run_seconds=0.3
+            data_dir=tmp / "emulator",
+            api_keys=[API_KEY],
+            queue_seconds=0.1,
+            run_seconds=0.3,
+            tos_urls=True,  # pipeline_settings maps the TOS hosts to the emulator
         ) as emulator,
         serve(create_app(client_factory=factory, secret=CALLBACK_SECRET.encode())) as hook,
     ):

@@ -68,7 +68,8 @@ def strict_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
         api_keys=[KEY],
         queue_seconds=86_400,
         prewarm_media=False,
-        max_queued=1_000_000,
+        # Hundreds of tasks that never leave `queued`: no queued cap or RPM, only validation.
+        unlimited=True,
     ) as handle:
         yield handle
 
