@@ -7,10 +7,13 @@ so a double click is one job and rerunning a batch file starts nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -48,14 +51,41 @@ async def start_job(
     job_id: str | None = None,
     candidate: int = 0,
     rerun: bool = False,
+    tenant: str | None = None,
+    webhook_url: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    priority: int | None = None,
+    batch: str | None = None,
+    memo: Mapping[str, Any] | None = None,
 ) -> Started:
-    """Validate, then start (or find) the job's workflow. Raises RequestInvalid first."""
+    """Validate, then start (or find) the job's workflow. Raises RequestInvalid first (and
+    pydantic's ValidationError for a malformed tenant, webhook URL, metadata or priority).
+
+    `tenant` and `batch` are search attributes set with the start, as `JobState` is, so a
+    tenant's listing sees its job from the first moment and never another tenant's; the
+    tenant is also the fairness key of the start's priority. `memo` adds entries (the API
+    keeps its idempotency fingerprint there).
+    """
     ensure_valid(request, settings)
     job_id = job_id or derive_job_id(request, candidate)
-    inp = GenerationInput(job_id=job_id, request=request, candidate=candidate)
+    inp = GenerationInput(
+        job_id=job_id,
+        request=request,
+        candidate=candidate,
+        tenant=tenant,
+        webhook_url=webhook_url,
+        metadata=dict(metadata or {}),
+        priority=priority,
+    )
     reuse = (
         WorkflowIDReusePolicy.ALLOW_DUPLICATE if rerun else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )
+    # Visible as received from the start, without an upsert of its own.
+    attributes = [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
+    if tenant is not None:
+        attributes.append(SearchAttributePair(sa.TENANT, tenant))
+    if batch is not None:
+        attributes.append(SearchAttributePair(sa.BATCH, batch))
     try:
         handle = await client.start_workflow(
             GenerationWorkflow.run,
@@ -64,10 +94,12 @@ async def start_job(
             task_queue=settings.temporal.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse,
-            memo={SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
-            # Visible as received from the start, without an upsert of its own.
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
+            memo={**(memo or {}), SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
+            search_attributes=TypedSearchAttributes(attributes),
+            priority=(
+                Priority(priority_key=priority, fairness_key=tenant)
+                if priority is not None or tenant is not None
+                else Priority.default
             ),
         )
     except WorkflowAlreadyStartedError:
