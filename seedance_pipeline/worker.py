@@ -22,6 +22,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
 from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.activities.ledger import LedgerActivities
@@ -73,7 +74,12 @@ async def running_workers(
         references = ReferenceActivities(http, settings)
         directory = JobDirectoryActivities(client)
         health = HealthActivities(client, settings, identity or "")
-        ledger_acts = LedgerActivities(ledger, settings.budgets)
+        ledger_acts = LedgerActivities(
+            ledger,
+            settings.budgets,
+            {name: t.budgets for name, t in settings.api.tenants.items() if t.budgets},
+        )
+        app_webhooks = AppWebhookActivities(http, settings)
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
         workers = [
@@ -96,6 +102,7 @@ async def running_workers(
                     ledger_acts.record_cost,
                     ledger_acts.check_budget,
                     ledger_acts.release_budget,
+                    app_webhooks.deliver_app_webhook,
                 ],
                 max_concurrent_activities=200,
                 graceful_shutdown_timeout=timedelta(seconds=10),

@@ -59,6 +59,7 @@ from seedance_pipeline.core.models import (
 from seedance_pipeline.core.settings import Settings
 
 FINGERPRINT_MEMO = "idempotency_sha256"
+NONCE_MEMO = "start_nonce"
 BATCH_SIZE_MEMO = "batch_size"
 QUERY_TIMEOUT = timedelta(seconds=5)
 _LITERAL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -73,6 +74,7 @@ class KeyReused(Exception):
 class Created:
     job_id: str
     replayed: bool
+    description: WorkflowExecutionDescription
 
 
 def idempotency_job_id(tenant: str, key: str) -> str:
@@ -112,7 +114,12 @@ class JobsService:
         batch: str | None = None,
         memo: Mapping[str, Any] | None = None,
     ) -> Created:
-        """Start the job, or find the one this ID already names (then compare bodies)."""
+        """Start the job, or find the one this ID already names (then compare bodies).
+
+        Whether this call started it is read back from the memo: the SDK's handle cannot
+        tell a USE_EXISTING answer from a fresh start, so each start carries a nonce and
+        the job is ours exactly when the memo holds our nonce."""
+        nonce = uuid.uuid4().hex
         started = await start_job(
             self.client,
             self.settings,
@@ -123,14 +130,14 @@ class JobsService:
             metadata=body.metadata,
             priority=body.priority,
             batch=batch,
-            memo={**(memo or {}), FINGERPRINT_MEMO: fingerprint},
+            memo={**(memo or {}), FINGERPRINT_MEMO: fingerprint, NONCE_MEMO: nonce},
         )
-        if started.existed:
-            desc = await self.client.get_workflow_handle(job_id).describe()
-            memo_value = (await desc.memo()).get(FINGERPRINT_MEMO)
-            if memo_value != fingerprint or _tenant(desc) != tenant:
-                raise KeyReused(job_id)
-        return Created(job_id=job_id, replayed=started.existed)
+        desc = await self.client.get_workflow_handle(job_id).describe()
+        found = await desc.memo()
+        replayed = started.existed or found.get(NONCE_MEMO) != nonce
+        if replayed and (found.get(FINGERPRINT_MEMO) != fingerprint or _tenant(desc) != tenant):
+            raise KeyReused(job_id)
+        return Created(job_id=job_id, replayed=replayed, description=desc)
 
     # ---- read --------------------------------------------------------------------------
 
@@ -146,20 +153,18 @@ class JobsService:
 
     async def record(self, desc: WorkflowExecutionDescription) -> JobRecord:
         """The job record, from the worker if it answers, else from history (see module)."""
-        handle = self.client.get_workflow_handle(desc.id, run_id=desc.run_id)
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            try:
-                found = await handle.query(
-                    "status", result_type=JobRecord, rpc_timeout=QUERY_TIMEOUT
-                )
-            except (TimeoutError, RPCError):
-                found = None
-            if isinstance(found, JobRecord):
-                return found
-        else:
+        if desc.status != WorkflowExecutionStatus.RUNNING:
             closed = await self._closed_record(desc)
             if closed is not None:
                 return closed
+        # Running, or closed without the record in history (cancelled, terminated): ask.
+        handle = self.client.get_workflow_handle(desc.id, run_id=desc.run_id)
+        try:
+            found = await handle.query("status", result_type=JobRecord, rpc_timeout=QUERY_TIMEOUT)
+        except (TimeoutError, RPCError):
+            found = None
+        if isinstance(found, JobRecord):
+            return found
         return await self._record_from_start(desc)
 
     async def _closed_record(self, desc: WorkflowExecutionDescription) -> JobRecord | None:

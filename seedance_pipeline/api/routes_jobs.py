@@ -161,7 +161,7 @@ async def create_job(
         raise invalid(
             [FieldError(field=p.field, message=p.message) for p in exc.problems]
         ) from None
-    desc = await jobs.client.get_workflow_handle(created.job_id).describe()
+    desc = created.description
     if created.replayed:
         response.status_code = 200
         response.headers[REPLAYED_HEADER] = "true"

@@ -68,7 +68,7 @@ class _Call:
 
 
 def _job_path(job_id: str) -> str:
-    return f"/v1/jobs/{quote(job_id, safe='')}"
+    return f"/v1/jobs/{quote(job_id, safe=':')}"
 
 
 def _body(value: BaseModel | dict[str, Any]) -> Any:

@@ -26,7 +26,7 @@ def event_for(outcome: Outcome | None) -> WebhookEvent:
 
 
 def job_path(job_id: str) -> str:
-    return f"/v1/jobs/{quote(job_id, safe='')}"
+    return f"/v1/jobs/{quote(job_id, safe=':')}"
 
 
 def links_for(record: JobRecord) -> JobLinks:

@@ -1,0 +1,73 @@
+"""API fixtures: the whole pipeline (dev server, emulator, webhook receiver, workers) from
+`tests/pipeline/conftest.py`, two tenants, and the API itself served on loopback.
+
+`api` yields an `ApiEnv` whose clients are the project's own typed client, so every test
+goes through real HTTP, real FastAPI, real Temporal and the real worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from seedance_pipeline.api_client import AsyncSeedanceClient
+from tests.api.support import TenantKeys, make_tenant, running_api
+from tests.pipeline.conftest import (  # noqa: F401 (fixtures re-exported for this directory)
+    Pipeline,
+    PipelineFactory,
+    emulator,
+    pipeline_factory,
+    webhook_url,
+)
+
+
+@dataclass
+class ApiEnv:
+    url: str
+    pipeline: Pipeline
+    acme: TenantKeys
+    globex: TenantKeys
+    client: AsyncSeedanceClient
+    """acme's client."""
+    other: AsyncSeedanceClient
+    """globex's client."""
+
+
+def api_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], ...]:
+    acme, acme_cfg = make_tenant("acme", tmp_path, monkeypatch)
+    globex, globex_cfg = make_tenant("globex", tmp_path, monkeypatch)
+    api = {
+        "tenants": {"acme": acme_cfg, "globex": globex_cfg},
+        # The test's webhook receiver listens on loopback.
+        "allow_private_webhook_hosts": True,
+    }
+    return api, {"acme": acme, "globex": globex}
+
+
+@pytest_asyncio.fixture
+async def api(
+    pipeline_factory: PipelineFactory,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[ApiEnv]:
+    overrides, tenants = api_overrides(tmp_path, monkeypatch)
+    async with pipeline_factory(api=overrides) as pipeline:
+        target = pipeline.client.service_client.config.target_host
+        with running_api(pipeline.settings, target) as url:
+            async with (
+                AsyncSeedanceClient(url, tenants["acme"].key) as acme_client,
+                AsyncSeedanceClient(url, tenants["globex"].key) as globex_client,
+            ):
+                yield ApiEnv(
+                    url=url,
+                    pipeline=pipeline,
+                    acme=tenants["acme"],
+                    globex=tenants["globex"],
+                    client=acme_client,
+                    other=globex_client,
+                )
