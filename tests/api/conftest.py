@@ -7,7 +7,8 @@ goes through real HTTP, real FastAPI, real Temporal and the real worker.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest_asyncio
 
 from seedance_pipeline.api_client import AsyncSeedanceClient
 from tests.api.support import TenantKeys, make_tenant, running_api
+from tests.storage.conftest import moto_endpoint  # noqa: F401 (fixture re-exported)
 from tests.pipeline.conftest import (  # noqa: F401 (fixtures re-exported for this directory)
     Pipeline,
     PipelineFactory,
@@ -38,7 +40,9 @@ class ApiEnv:
     """globex's client."""
 
 
-def api_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], ...]:
+def api_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], dict[str, TenantKeys]]:
     acme, acme_cfg = make_tenant("acme", tmp_path, monkeypatch)
     globex, globex_cfg = make_tenant("globex", tmp_path, monkeypatch)
     api = {
@@ -49,14 +53,43 @@ def api_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict
     return api, {"acme": acme, "globex": globex}
 
 
+ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[ApiEnv]]
+
+
 @pytest_asyncio.fixture
-async def api(
+async def api_factory(
     pipeline_factory: PipelineFactory,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+) -> ApiFactory:
+    """`api_factory(**settings overrides)`: the pipeline and the API with other settings."""
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[ApiEnv]:
+        api_settings, tenants = api_overrides(tmp_path, monkeypatch)
+        extra = dict(overrides.pop("api", {}))
+        async with _running(
+            pipeline_factory, {**api_settings, **extra}, tenants, overrides
+        ) as env:
+            yield env
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def api(api_factory: ApiFactory) -> AsyncIterator[ApiEnv]:
+    async with api_factory() as env:
+        yield env
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    pipeline_factory: PipelineFactory,  # noqa: F811
+    api_settings: dict[str, Any],
+    tenants: dict[str, TenantKeys],
+    overrides: dict[str, Any],
 ) -> AsyncIterator[ApiEnv]:
-    overrides, tenants = api_overrides(tmp_path, monkeypatch)
-    async with pipeline_factory(api=overrides) as pipeline:
+    async with pipeline_factory(api=api_settings, **overrides) as pipeline:
         target = pipeline.client.service_client.config.target_host
         with running_api(pipeline.settings, target) as url:
             async with (
