@@ -50,10 +50,17 @@ class AppWebhookResult(BaseModel):
 
 
 class _Refused(Exception):
-    def __init__(self, message: str, kind: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: str,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+        self.status_code = status_code
 
 
 class AppWebhookActivities:
@@ -72,6 +79,7 @@ class AppWebhookActivities:
         try:
             delivery.status_code = await self._post(data, int(now.timestamp()))
         except _Refused as refused:
+            delivery.status_code = refused.status_code
             delivery.error = str(refused)
             attempts = _remember(previous, delivery)
             activity.heartbeat(attempts)
@@ -146,11 +154,14 @@ class AppWebhookActivities:
         if 200 <= status < 300:
             return status
         if status == 410:
-            raise _Refused("410 Gone: the endpoint asked us to stop", et.APP_WEBHOOK_GONE)
+            raise _Refused(
+                "410 Gone: the endpoint asked us to stop", et.APP_WEBHOOK_GONE, status_code=410
+            )
         raise _Refused(
             f"HTTP {status}",
             et.APP_WEBHOOK_FAILED,
             _retry_after(response.headers.get("retry-after")),
+            status_code=status,
         )
 
     async def _check_url(self, url: str) -> None:

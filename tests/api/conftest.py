@@ -68,9 +68,7 @@ async def api_factory(
     async def make(**overrides: Any) -> AsyncIterator[ApiEnv]:
         api_settings, tenants = api_overrides(tmp_path, monkeypatch)
         extra = dict(overrides.pop("api", {}))
-        async with _running(
-            pipeline_factory, {**api_settings, **extra}, tenants, overrides
-        ) as env:
+        async with _running(pipeline_factory, {**api_settings, **extra}, tenants, overrides) as env:
             yield env
 
     return make
