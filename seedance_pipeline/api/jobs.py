@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Mapping
@@ -98,9 +99,10 @@ def new_job_id(tenant: str) -> str:
 
 
 class JobsService:
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, cursor_secret: bytes = b"") -> None:
         self.client = client
         self.settings = settings
+        self._cursor_secret = cursor_secret
 
     # ---- create ------------------------------------------------------------------------
 
@@ -243,12 +245,14 @@ class JobsService:
             created_after=created_after,
             created_before=created_before,
         )
-        token = decode_cursor(cursor) if cursor else None
+        token = decode_cursor(cursor, self._cursor_secret, query) if cursor else None
         iterator = self.client.list_workflows(query, page_size=limit, next_page_token=token)
         await iterator.fetch_next_page(page_size=limit)
         rows = [summary_of(execution) for execution in iterator.current_page or []]
         next_token = iterator.next_page_token
-        return rows, (encode_cursor(next_token) if next_token else None)
+        if not next_token:
+            return rows, None
+        return rows, encode_cursor(next_token, self._cursor_secret, query)
 
 
 def list_query(
@@ -285,15 +289,26 @@ def _checked(value: str) -> str:
     return value
 
 
-def encode_cursor(token: bytes) -> str:
-    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+def encode_cursor(token: bytes, secret: bytes, query: str) -> str:
+    """Temporal's page token, signed with the query it belongs to: a cursor from another
+    tenant, another filter or no cursor at all is refused here, never sent to Temporal."""
+    body = base64.urlsafe_b64encode(token).decode().rstrip("=")
+    return f"{body}.{_cursor_mac(body, secret, query)}"
 
 
-def decode_cursor(cursor: str) -> bytes:
+def decode_cursor(cursor: str, secret: bytes, query: str) -> bytes:
+    body, _, mac = cursor.partition(".")
+    if not body or not hmac.compare_digest(mac, _cursor_mac(body, secret, query)):
+        raise ValueError("not a cursor this API returned for these filters")
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError("cursor is not one this API returned") from None
+        raise ValueError("not a cursor this API returned for these filters") from None
+
+
+def _cursor_mac(body: str, secret: bytes, query: str) -> str:
+    digest = hmac.new(secret, f"{query}\n{body}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def summary_of(execution: WorkflowExecution) -> JobSummary:

@@ -46,7 +46,7 @@ class ApiState:
                 f"Temporal is not reachable ({exc}); retry shortly",
                 headers={"Retry-After": "5"},
             ) from None
-        return JobsService(client, self.settings)
+        return JobsService(client, self.settings, self.sessions.secret)
 
     async def ledger(self) -> Ledger:
         async with self._ledger_lock:
