@@ -153,7 +153,7 @@ async def test_a_private_host_is_refused_without_retrying(
             with pytest.raises(WorkflowFailureError) as failed:
                 await run(client, delivery(url), acts)
     assert receiver.received == []
-    cause = failed.value.cause.cause  # type: ignore[union-attr]
+    cause = failed.value.cause.cause  # type: ignore[attr-defined]
     assert cause.type == et.APP_WEBHOOK_URL_REFUSED
     assert "private address" in str(cause)
     assert cause.details[0]["deliveries"][0]["attempt"] == 1
@@ -168,7 +168,7 @@ async def test_410_gone_stops_and_a_missing_secret_says_where(
             with pytest.raises(WorkflowFailureError) as gone:
                 await run(client, delivery(url), AppWebhookActivities(http, settings()))
     assert len(receiver.received) == 1
-    assert gone.value.cause.cause.type == et.APP_WEBHOOK_GONE  # type: ignore[union-attr]
+    assert gone.value.cause.cause.type == et.APP_WEBHOOK_GONE  # type: ignore[attr-defined]
 
     monkeypatch.delenv(SECRET_ENV)
     acts = AppWebhookActivities(httpx.AsyncClient(), settings())

@@ -8,6 +8,7 @@ goes through real HTTP, real FastAPI, real Temporal and the real worker.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,12 @@ class ApiEnv:
 def api_overrides(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[dict[str, Any], dict[str, TenantKeys]]:
-    acme, acme_cfg = make_tenant("acme", tmp_path, monkeypatch)
-    globex, globex_cfg = make_tenant("globex", tmp_path, monkeypatch)
+    # Unique names: the dev server (and its visibility) is shared by the whole session.
+    run = uuid.uuid4().hex[:6]
+    acme, acme_cfg = make_tenant(f"acme-{run}", tmp_path, monkeypatch)
+    globex, globex_cfg = make_tenant(f"globex-{run}", tmp_path, monkeypatch)
     api = {
-        "tenants": {"acme": acme_cfg, "globex": globex_cfg},
+        "tenants": {acme.name: acme_cfg, globex.name: globex_cfg},
         # The test's webhook receiver listens on loopback.
         "allow_private_webhook_hosts": True,
     }

@@ -38,14 +38,14 @@ def entry(job_id: str, tenant: str | None, cost: float) -> LedgerEntry:
 async def test_costs_are_the_tenants_own(api: ApiEnv) -> None:
     ledger = open_ledger(api.pipeline.settings.ledger.url)
     try:
-        ledger.upsert(entry("acme:a", "acme", 0.25))
-        ledger.upsert(entry("acme:b", "acme", 0.5))
-        ledger.upsert(entry("globex:c", "globex", 7.0))
+        ledger.upsert(entry(f"{api.acme.name}:a", api.acme.name, 0.25))
+        ledger.upsert(entry(f"{api.acme.name}:b", api.acme.name, 0.5))
+        ledger.upsert(entry(f"{api.globex.name}:c", api.globex.name, 7.0))
         ledger.upsert(entry("job-cli", None, 9.0))
     finally:
         ledger.close()
     report = await api.client.costs(by="model")
-    assert report.tenant == "acme"
+    assert report.tenant == api.acme.name
     (total,) = report.totals
     assert (total.jobs, total.cost, total.currency) == (2, 0.75, "USD")
     theirs = await api.other.costs()

@@ -26,8 +26,8 @@ async def test_submit_then_status_and_list(api: ApiEnv) -> None:
     created = await api.client.create_job(body)
     assert not created.replayed
     job = created.job
-    assert job.job_id.startswith("acme:job-")
-    assert job.tenant == "acme" and job.metadata == {"order": "17"}
+    assert job.job_id.startswith(f"{api.acme.name}:job-")
+    assert job.tenant == api.acme.name and job.metadata == {"order": "17"}
     assert job.links.job == f"{api.url}/v1/jobs/{job.job_id}"
 
     done = await asyncio.wait_for(api.client.wait(job.job_id, interval=0.2), 60)
@@ -71,7 +71,7 @@ async def test_same_idempotency_key_twice_is_one_job_and_one_provider_task(api: 
     key = f"order-{uuid.uuid4().hex[:8]}"
     first = await api.client.create_job(body, idempotency_key=key)
     second = await api.client.create_job(body, idempotency_key=key)
-    assert first.job.job_id == second.job.job_id == f"acme:{key}"
+    assert first.job.job_id == second.job.job_id == f"{api.acme.name}:{key}"
     assert not first.replayed and second.replayed
     done = await asyncio.wait_for(api.client.wait(first.job.job_id, interval=0.2), 60)
     again = await api.client.create_job(body, idempotency_key=key)  # after the job finished
@@ -94,7 +94,7 @@ async def test_a_key_that_is_not_a_plain_token_is_hashed_into_the_id(api: ApiEnv
     created = await api.client.create_job(
         JobCreate(prompt=prompt("odd key")), idempotency_key="user 7 / click #2"
     )
-    assert created.job.job_id.startswith("acme::")
+    assert created.job.job_id.startswith(f"{api.acme.name}::")
 
 
 async def test_two_tenants_with_one_key_get_two_jobs(api: ApiEnv) -> None:
@@ -117,7 +117,7 @@ async def test_another_tenants_job_is_404(api: ApiEnv) -> None:
         assert refused.value.status == 404 and refused.value.code == "not_found"
     assert job.job_id not in [r.job_id for r in (await api.other.list_jobs()).items]
     with pytest.raises(ApiError) as unknown:
-        await api.client.get_job("acme:no-such-job")
+        await api.client.get_job(f"{api.acme.name}:no-such-job")
     assert unknown.value.status == 404
 
 
