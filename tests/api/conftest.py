@@ -68,8 +68,13 @@ async def api_factory(
     """`api_factory(**settings overrides)`: the pipeline and the API with other settings."""
 
     @contextlib.asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[ApiEnv]:
+    async def make(
+        acme_budgets: dict[str, Any] | None = None, **overrides: Any
+    ) -> AsyncIterator[ApiEnv]:
+        """`acme_budgets`: caps of the first tenant per route (`api.tenants.<t>.budgets`)."""
         api_settings, tenants = api_overrides(tmp_path, monkeypatch)
+        if acme_budgets:
+            api_settings["tenants"][tenants["acme"].name]["budgets"] = acme_budgets
         extra = dict(overrides.pop("api", {}))
         async with _running(pipeline_factory, {**api_settings, **extra}, tenants, overrides) as env:
             yield env
