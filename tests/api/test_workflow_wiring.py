@@ -24,7 +24,9 @@ from tests.api.support import webhook_receiver
 
 async def test_a_finished_job_posts_one_signed_webhook_and_records_it(api: ApiEnv) -> None:
     with webhook_receiver(500, 200) as (receiver, url):
-        body = JobCreate(prompt=f"hook {uuid.uuid4().hex[:8]}", webhook_url=url, metadata={"o": "1"})
+        body = JobCreate(
+            prompt=f"hook {uuid.uuid4().hex[:8]}", webhook_url=url, metadata={"o": "1"}
+        )
         job = (await api.client.create_job(body)).job
         done = await asyncio.wait_for(api.client.wait(job.job_id, interval=0.2), 60)
         assert done.outcome == Outcome.SUCCEEDED
