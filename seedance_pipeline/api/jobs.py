@@ -42,6 +42,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -60,7 +61,6 @@ from seedance_pipeline.core.models import (
 from seedance_pipeline.core.settings import Settings
 
 FINGERPRINT_MEMO = "idempotency_sha256"
-NONCE_MEMO = "start_nonce"
 BATCH_SIZE_MEMO = "batch_size"
 QUERY_TIMEOUT = timedelta(seconds=5)
 _LITERAL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -75,7 +75,8 @@ class KeyReused(Exception):
 class Created:
     job_id: str
     replayed: bool
-    description: WorkflowExecutionDescription
+    description: WorkflowExecutionDescription | None
+    """Read back for a replay only (a new job needs no extra RPC)."""
 
 
 def idempotency_job_id(tenant: str, key: str) -> str:
@@ -118,10 +119,9 @@ class JobsService:
     ) -> Created:
         """Start the job, or find the one this ID already names (then compare bodies).
 
-        Whether this call started it is read back from the memo: the SDK's handle cannot
-        tell a USE_EXISTING answer from a fresh start, so each start carries a nonce and
-        the job is ours exactly when the memo holds our nonce."""
-        nonce = uuid.uuid4().hex
+        The start fails when the ID exists (conflict policy FAIL, reuse REJECT_DUPLICATE), so
+        a new job costs one RPC and only a replay reads the memo back; two racing requests
+        with one key start one workflow, and the loser compares bodies like any replay."""
         started = await start_job(
             self.client,
             self.settings,
@@ -132,14 +132,16 @@ class JobsService:
             metadata=body.metadata,
             priority=body.priority,
             batch=batch,
-            memo={**(memo or {}), FINGERPRINT_MEMO: fingerprint, NONCE_MEMO: nonce},
+            memo={**(memo or {}), FINGERPRINT_MEMO: fingerprint},
+            conflict=WorkflowIDConflictPolicy.FAIL,
         )
+        if not started.existed:
+            return Created(job_id=job_id, replayed=False, description=None)
         desc = await self.client.get_workflow_handle(job_id).describe()
         found = await desc.memo()
-        replayed = started.existed or found.get(NONCE_MEMO) != nonce
-        if replayed and (found.get(FINGERPRINT_MEMO) != fingerprint or _tenant(desc) != tenant):
+        if found.get(FINGERPRINT_MEMO) != fingerprint or _tenant(desc) != tenant:
             raise KeyReused(job_id)
-        return Created(job_id=job_id, replayed=replayed, description=desc)
+        return Created(job_id=job_id, replayed=True, description=desc)
 
     # ---- read --------------------------------------------------------------------------
 

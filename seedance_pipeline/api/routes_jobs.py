@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urljoin, urlsplit
 
@@ -161,20 +161,25 @@ async def create_job(
         raise invalid(
             [FieldError(field=p.field, message=p.message) for p in exc.problems]
         ) from None
-    desc = created.description
-    if created.replayed:
+    if created.replayed and created.description is not None:
         response.status_code = 200
         response.headers[REPLAYED_HEADER] = "true"
-        record = await jobs.record(desc)
+        view = job_view(
+            state.settings, request, await jobs.record(created.description), created.description
+        )
     else:
         record = JobRecord(
             job_id=created.job_id,
             request=body.generation_request(),
             tenant=tenant,
             metadata=body.metadata,
-            requested_at=desc.start_time,
+            requested_at=datetime.now(UTC),
         )
-    view = job_view(state.settings, request, record, desc)
+        view = Job(
+            **record.model_dump(),
+            links=absolute(state.settings, request, record_links(record)),
+            execution_status="RUNNING",
+        )
     response.headers["Location"] = view.links.job
     return view
 

@@ -57,6 +57,7 @@ async def start_job(
     priority: int | None = None,
     batch: str | None = None,
     memo: Mapping[str, Any] | None = None,
+    conflict: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.USE_EXISTING,
 ) -> Started:
     """Validate, then start (or find) the job's workflow. Raises RequestInvalid first (and
     pydantic's ValidationError for a malformed tenant, webhook URL, metadata or priority).
@@ -64,7 +65,9 @@ async def start_job(
     `tenant` and `batch` are search attributes set with the start, as `JobState` is, so a
     tenant's listing sees its job from the first moment and never another tenant's; the
     tenant is also the fairness key of the start's priority. `memo` adds entries (the API
-    keeps its idempotency fingerprint there).
+    keeps its idempotency fingerprint there). `conflict=FAIL` makes a running duplicate
+    come back as `existed=True` too (USE_EXISTING hands back the running job's handle, which
+    cannot tell it from a fresh start).
     """
     ensure_valid(request, settings)
     job_id = job_id or derive_job_id(request, candidate)
@@ -92,7 +95,7 @@ async def start_job(
             inp,
             id=job_id,
             task_queue=settings.temporal.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=conflict,
             id_reuse_policy=reuse,
             memo={**(memo or {}), SUBMIT_QUEUE_MEMO: settings.temporal.submit_task_queue},
             search_attributes=TypedSearchAttributes(attributes),
@@ -103,7 +106,8 @@ async def start_job(
             ),
         )
     except WorkflowAlreadyStartedError:
-        # Finished already and the reuse policy refuses a rerun: the job exists, nothing to do.
+        # Finished already and the reuse policy refuses a rerun (or running, with FAIL): the
+        # job exists, nothing to do.
         return Started(job_id=job_id, run_id=None, existed=True)
     existed = handle.result_run_id != handle.first_execution_run_id
     return Started(job_id=job_id, run_id=handle.result_run_id, existed=existed, handle=handle)
