@@ -49,7 +49,7 @@ def test_sessions_are_signed_expiring_and_typed() -> None:
 
 
 def test_tenant_names_and_their_budget_routes_are_checked() -> None:
-    with pytest.raises(ConfigError, match="api.tenants.Acme"):
+    with pytest.raises(ConfigError, match=r"api\.tenants\.Acme"):
         load_settings(api={"tenants": {"Acme": {}}})
-    with pytest.raises(ConfigError, match="api.tenants.acme.budgets.nowhere"):
+    with pytest.raises(ConfigError, match=r"api\.tenants\.acme\.budgets\.nowhere"):
         load_settings(api={"tenants": {"acme": {"budgets": {"nowhere": {"daily": 1}}}}})
