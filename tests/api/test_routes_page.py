@@ -106,10 +106,11 @@ async def test_sign_in_by_form_and_filter_by_outcome(api: ApiEnv) -> None:
         cookie = signed.cookies.get("seedance_session")
         assert cookie and api.acme.key not in cookie
         assert "HttpOnly" in signed.headers["set-cookie"]
-        page = await http.get("/?outcome=rejected_moderation", cookies={"seedance_session": cookie})
+    async with httpx.AsyncClient(base_url=api.url, cookies={"seedance_session": cookie}) as http:
+        page = await http.get("/?outcome=rejected_moderation")
         assert page.status_code == 200 and "No jobs with outcome rejected_moderation" in page.text
-        # The cookie works for the durable links, never across tenants (it names one).
-        jobs = await http.get("/v1/jobs", cookies={"seedance_session": cookie})
+        # The cookie works for the API and the durable links; it names one tenant.
+        jobs = await http.get("/v1/jobs")
         assert jobs.status_code == 200
         expired = await http.get("/?t=forged.token")
         assert expired.status_code == 401
