@@ -24,14 +24,18 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from seedance_pipeline.adapters.public_hosts import HostUnresolvable, private_address
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.app_webhooks import webhook_body
-from seedance_pipeline.core.models import AppWebhookInput, WebhookDelivery, webhook_url_problem
+from seedance_pipeline.core.models import (
+    AppWebhookInput,
+    AppWebhookResult,
+    WebhookDelivery,
+    webhook_url_problem,
+)
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.standard_webhooks import BadWebhookSecret, sign
 
@@ -40,13 +44,6 @@ MAX_REMEMBERED = 50
 """Attempts kept in the list (the oldest are dropped): a day of retries stays small."""
 MAX_RETRY_AFTER_SECONDS = 3600
 USER_AGENT = "seedance-pipeline-webhooks/1"
-
-
-class AppWebhookResult(BaseModel):
-    """Every attempt of one delivery (the last is the one that got a 2xx)."""
-
-    webhook_id: str
-    deliveries: list[WebhookDelivery] = Field(default_factory=list)
 
 
 class _Refused(Exception):

@@ -566,6 +566,15 @@ class AppWebhookInput(BaseModel):
     links: JobLinks
 
 
+class AppWebhookResult(BaseModel):
+    """What `deliver_app_webhook` returns: every attempt of one delivery (the last one got a
+    2xx). When the activity gives up, the same list is in its failure's details
+    (`details[0]["deliveries"]`)."""
+
+    webhook_id: str
+    deliveries: list[WebhookDelivery] = Field(default_factory=list)
+
+
 class LedgerEntry(BaseModel):
     """One row per job attempt the provider may bill; upserted by (job_id, submit_no)."""
 

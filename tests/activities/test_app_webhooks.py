@@ -18,11 +18,12 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
-from seedance_pipeline.activities.app_webhooks import AppWebhookActivities, AppWebhookResult
+from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.app_webhooks import completion_webhook
 from seedance_pipeline.core.models import (
     AppWebhookInput,
+    AppWebhookResult,
     GenerationInput,
     GenerationRequest,
     JobRecord,
