@@ -3,6 +3,7 @@
 #   python -m seedance_pipeline.worker                                   (default)
 #   python -m seedance_pipeline.webhook --host 0.0.0.0 --port 8701
 #   python -m seedance_pipeline.emulator --host 0.0.0.0 --port 8700 --public-url http://emulator:8700
+#   python -m seedance_pipeline.api --host 0.0.0.0 --port 8702                (the HTTP API)
 #   python -m seedance_pipeline.cli generate "a red fox in snow"     (the CLI)
 #
 # No secrets at build time or in the image: API keys, the callback secret and database
@@ -39,7 +40,7 @@ RUN python -c "import re, sys, tomllib; skip = set(sys.argv[1:]); deps = tomllib
 COPY seedance_pipeline/ seedance_pipeline/
 # Import from outside the source tree, so the check sees the installed package.
 RUN pip install --no-deps . \
-    && cd / && python -c "import seedance_pipeline.worker, seedance_pipeline.cli, seedance_pipeline.webhook.app, seedance_pipeline.emulator.app"
+    && cd / && python -c "import seedance_pipeline.worker, seedance_pipeline.cli, seedance_pipeline.webhook.app, seedance_pipeline.emulator.app, seedance_pipeline.api.app"
 
 # --- runtime: the virtualenv, the settings file, a non-root user -----------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -71,8 +72,8 @@ COPY examples/ /app/examples/
 
 USER 10001:10001
 
-# 8700 emulator, 8701 webhook receiver, 9464 worker metrics (Prometheus).
-EXPOSE 8700 8701 9464
+# 8700 emulator, 8701 webhook receiver, 8702 HTTP API, 9464 worker metrics (Prometheus).
+EXPOSE 8700 8701 8702 9464
 
 # No HEALTHCHECK here: the right probe depends on the role (worker metrics, webhook /healthz,
 # emulator stats, none for the CLI), so docker-compose.yml defines one per service.

@@ -31,9 +31,11 @@ down:
 demo: $(STAMP)
 	$(BIN)/python -m seedance_pipeline.stack demo
 
-.PHONY: screenshots
-screenshots: $(STAMP)  # Web UI screenshots for the README (docs/screenshots/)
+.PHONY: screenshots chromium
+chromium:  # headless Chromium for the screenshot tests (Debian's package)
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+screenshots: $(STAMP) chromium  # Web UI screenshots for the README (docs/screenshots/)
 	$(BIN)/python -m seedance_pipeline.stack.screenshots
 
 lint: $(STAMP)
@@ -43,7 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP) pg-deps
+pytest: $(STAMP) pg-deps chromium
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import machine, procs
 from bench.plan import PLANS, Plan
 from bench.report import RunResult, ScenarioResult, write_json, write_markdown
-from bench.scenarios import copy, latency, memory, throughput
+from bench.scenarios import api_submit, copy, latency, memory, throughput
 from bench.stack import ROOT, BenchStack
 
 Runner = Callable[[BenchStack, Plan, ScenarioResult], Awaitable[None]]
@@ -33,6 +33,7 @@ SCENARIOS: dict[str, tuple[str, Runner]] = {
     "throughput": ("Throughput", throughput.run),
     "latency": ("Completion to storage and API budget", latency.run),
     "copy": ("Copy of one large video", copy.run),
+    "api_submit": ("Submit through the HTTP API", api_submit.run),
     "memory": ("Worker memory with jobs in flight", memory.run),
 }
 """Run order matters: memory leaves a thousand jobs waiting on the server, so it goes last."""

@@ -42,6 +42,9 @@ class Plan:
     job_timeout: float = 900.0
     profile: bool = False
     """Sample the worker with py-spy while it is measured (when py-spy is installed)."""
+    api_submit_jobs: int = 500
+    """Jobs per run of the API submit scenario (through the API and direct, each)."""
+    api_submit_reps: int = 2
 
 
 FULL = Plan(
@@ -74,6 +77,8 @@ SMOKE = Plan(
     copy_bytes=20 * MB,
     copy_reps=1,
     job_timeout=60.0,
+    api_submit_jobs=10,
+    api_submit_reps=1,
 )
 
 QUICK = replace(
@@ -87,6 +92,8 @@ QUICK = replace(
     memory_target_jobs=500,
     copy_bytes=200 * MB,
     copy_reps=3,
+    api_submit_jobs=300,
+    api_submit_reps=1,
 )
 """For iterating on a fix: the same scenarios, smaller; never overwrites the published figures."""
 

@@ -95,6 +95,7 @@ class Ports:
     webhook: int = field(default_factory=free_port)
     metrics: int = field(default_factory=free_port)
     floor_metrics: int = field(default_factory=free_port)
+    api: int = field(default_factory=free_port)
 
 
 UNLIMITED_ACCOUNT = {
@@ -145,6 +146,8 @@ class BenchStack:
         self.emulator_spec: EmulatorSpec | None = None
         self._client: Client | None = None
         self._generation = 0
+        self.api_key = ""
+        """The demo tenant's key (made with the environment, on first use)."""
 
     # ---- environment ----------------------------------------------------------------------
 
@@ -185,7 +188,26 @@ class BenchStack:
             env[f"SEEDANCE_ACCOUNT_LIMITS__ENTERPRISE__{name}"] = value
         env["SEEDANCE_PROVIDER"] = "emulator"
         env["PYTHONUNBUFFERED"] = "1"
+        env["API_PORT"] = str(self.ports.api)
+        hashes, secret = self._demo_tenant()
+        env["SEEDANCE_API__TENANTS__DEMO__KEY_HASHES_FILE"] = str(hashes)
+        env["SEEDANCE_API__TENANTS__DEMO__WEBHOOK_SECRET_FILE"] = str(secret)
+        env["SEEDANCE_API__ALLOW_PRIVATE_WEBHOOK_HOSTS"] = "true"
         return env
+
+    def _demo_tenant(self) -> tuple[Path, Path]:
+        """The `demo` tenant `stack.embedded` makes, in the bench's data directory."""
+        from seedance_pipeline.api.keys import hash_key, new_key
+        from seedance_pipeline.core.standard_webhooks import new_secret
+
+        folder = self.data / "api"
+        hashes, secret = folder / "demo.keys", folder / "demo.whsec"
+        if not hashes.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            self.api_key = new_key()
+            hashes.write_text(hash_key(self.api_key) + "\n")
+            secret.write_text(new_secret() + "\n")
+        return hashes, secret
 
     def worker_env(self, config: WorkerConfig) -> dict[str, str]:
         env = self.env()

@@ -38,11 +38,10 @@ from seedance_pipeline.clients.ops import (
 )
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
+from seedance_pipeline.core.estimate import Estimate, estimate
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Reference
-from seedance_pipeline.core.pricing import Estimate, estimate
-from seedance_pipeline.core.request_body import effective_ratio, effective_resolution
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
-from seedance_pipeline.core.validation import RequestInvalid, pinned_alias, validate_request
+from seedance_pipeline.core.validation import RequestInvalid, validate_request
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Seedance generation jobs on Temporal."
@@ -74,19 +73,8 @@ def _run(coro: Any) -> Any:
 
 
 def _estimate(settings: Settings, request: GenerationRequest) -> Estimate:
-    """`core.pricing.estimate` for the model and route the request names (what the job's
-    `resolve_model` will record, before the workflow starts)."""
-    alias = pinned_alias(request, settings) or request.model or settings.default_model
-    spec = settings.model(alias)
-    route = request.route or settings.default_route
-    return estimate(
-        request,
-        spec,
-        spec.prices.get(route),
-        settings.route(route).currency,
-        resolution=effective_resolution(request, spec),
-        ratio=effective_ratio(request, spec),
-    )
+    """What the job's `resolve_model` will record, before the workflow starts."""
+    return estimate(request, settings)
 
 
 def _print_record(record: JobRecord, as_json: bool) -> None:

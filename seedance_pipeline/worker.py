@@ -24,6 +24,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
 from seedance_pipeline.activities.capacity import CapacityActivities
 from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.health import HealthActivities
@@ -141,7 +142,12 @@ def activities(
     references = ReferenceActivities(http, settings)
     directory = JobDirectoryActivities(client)
     health = HealthActivities(client, settings, identity)
-    ledger_acts = LedgerActivities(ledger, settings.budgets)
+    ledger_acts = LedgerActivities(
+        ledger,
+        settings.budgets,
+        {name: t.budgets for name, t in settings.api.tenants.items() if t.budgets},
+    )
+    app_webhooks = AppWebhookActivities(http, settings)
     job_queue: list[Callable[..., Any]] = [
         provider.resolve_model,
         provider.get_task,
@@ -157,6 +163,7 @@ def activities(
         ledger_acts.check_budget,
         ledger_acts.release_budget,
         capacity.open_capacity_gate,
+        app_webhooks.deliver_app_webhook,
     ]
     return Activities(
         job_queue=job_queue,

@@ -30,9 +30,16 @@ from seedance_pipeline.core.models import LedgerEntry
 
 
 class LedgerActivities:
-    def __init__(self, ledger: Ledger, budgets: Mapping[str, RouteBudget] | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        budgets: Mapping[str, RouteBudget] | None = None,
+        tenant_budgets: Mapping[str, Mapping[str, RouteBudget]] | None = None,
+    ) -> None:
+        """`tenant_budgets`: tenant -> route -> caps (`api.tenants.<t>.budgets`)."""
         self._ledger = ledger
         self._budgets = dict(budgets or {})
+        self._tenant_budgets = {t: dict(b) for t, b in (tenant_budgets or {}).items()}
 
     @activity.defn(name="record_cost")
     async def record_cost(self, entry: LedgerEntry) -> None:
@@ -42,13 +49,31 @@ class LedgerActivities:
     @activity.defn(name="check_budget")
     async def check_budget(self, data: BudgetCheckInput) -> BudgetVerdict:
         """May this job submit? Refused when billed spend + holds + its estimate would pass a
-        cap of its route; when allowed, its estimate is held until it records its cost."""
-        budget = self._budgets.get(data.route)
+        cap of its route, or of its tenant on that route (measured on the tenant's rows
+        only); when allowed, its estimate is held in each scope until it records its cost."""
+        at = data.at or datetime.now(UTC)
+        route_check = data.model_copy(update={"tenant": None})
+        verdict = await self._check(route_check, self._budgets.get(data.route), at)
+        if not verdict.allowed or data.tenant is None:
+            return verdict
+        tenant_budget = self._tenant_budgets.get(data.tenant, {}).get(data.route)
+        if tenant_budget is None or not tenant_budget.capped:
+            return verdict
+        tenant_verdict = await self._check(data, tenant_budget, at)
+        if not tenant_verdict.allowed:
+            # The route's hold must not outlive a job that will not submit.
+            await asyncio.to_thread(self._ledger.release, data.job_id)
+        return tenant_verdict
+
+    async def _check(
+        self, data: BudgetCheckInput, budget: RouteBudget | None, at: datetime
+    ) -> BudgetVerdict:
         if budget is None or not budget.capped:
             return decide(data, [], Spend(billed={}))
-        at = data.at or datetime.now(UTC)
         windows = periods(budget, at)
-        hold = Hold(data.job_id, data.route, data.currency, round(data.estimate, 6), at)
+        hold = Hold(
+            data.job_id, data.route, data.currency, round(data.estimate, 6), at, data.tenant
+        )
         return await asyncio.to_thread(
             self._ledger.check_budget,
             hold,

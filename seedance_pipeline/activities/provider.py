@@ -152,7 +152,9 @@ class ProviderActivities:
             create_timeout_seconds=settings.retries.create_timeout_seconds,
             check_references=settings.references.check,
             breaker=settings.breaker.enabled,
-            budgeted=route_name in settings.budgets,
+            # A tenant's own caps on the route need the check too (the tenant rides in its input).
+            budgeted=route_name in settings.budgets
+            or any(route_name in t.budgets for t in settings.api.tenants.values()),
             submit_queue=settings.temporal.submit_task_queue,
             create_schedule_to_start_seconds=settings.retries.create_schedule_to_start_seconds,
         )

@@ -10,12 +10,9 @@ are followed by hand, up to three, with the host check repeated at every hop.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
-import ipaddress
-import socket
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -23,6 +20,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from seedance_pipeline.adapters.public_hosts import HostUnresolvable, private_address
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.models import (
     CheckedReference,
@@ -79,20 +77,11 @@ async def _refuse_private(host: str, cfg: ReferenceSettings) -> None:
     if cfg.allow_private_hosts:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise ReferenceProblem(f"host {host!r} does not resolve", retryable=True) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        # Only globally routable unicast: `is_private` alone misses the shared address space
-        # 100.64.0.0/10, where Volcengine (100.96.0.96) and Alibaba Cloud (100.100.100.200)
-        # serve instance metadata, and the benchmarking range 198.18.0.0/15.
-        if not address.is_global or address.is_multicast:
-            raise ReferenceProblem(
-                f"host {host!r} resolves to a private address ({address}); refused"
-            )
+        address = await private_address(host)
+    except HostUnresolvable as exc:
+        raise ReferenceProblem(str(exc), retryable=True) from None
+    if address is not None:
+        raise ReferenceProblem(f"host {host!r} resolves to a private address ({address}); refused")
 
 
 class ReferenceActivities:

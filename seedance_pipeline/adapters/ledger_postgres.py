@@ -45,9 +45,14 @@ _BILLED = (
     "SELECT COALESCE(SUM(cost), 0) AS total FROM ledger WHERE billed AND route = %s "
     "AND currency = %s AND finished_at >= %s AND finished_at < %s"
 )
+_BILLED_TENANT = _BILLED + " AND tenant = %s"
 _HELD = (
     "SELECT COALESCE(SUM(amount), 0) AS total, COUNT(*) AS n FROM budget_holds "
-    "WHERE route = %s AND currency = %s AND held_at >= %s"
+    "WHERE scope = %s AND route = %s AND currency = %s AND held_at >= %s"
+)
+_HOLD = (
+    "INSERT INTO budget_holds (job_id, scope, route, currency, amount, held_at, tenant) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -122,10 +127,16 @@ class PostgresLedger:
             conn.execute("DELETE FROM budget_holds WHERE job_id = %s", (entry.job_id,))
 
     def entries(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenant: str | None = None,
     ) -> list[LedgerEntry]:
         clauses: list[str] = []
-        params: list[datetime] = []
+        params: list[datetime | str] = []
+        if tenant is not None:
+            clauses.append("tenant = %s")
+            params.append(tenant)
         if since is not None:
             clauses.append("finished_at >= %s")
             params.append(since)
@@ -150,20 +161,38 @@ class PostgresLedger:
             # two unrelated routes, never breaks a cap.
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                (f"seedance-budget:{hold.route}:{hold.currency}",),
+                (f"seedance-budget:{hold.scope}:{hold.route}:{hold.currency}",),
             )
-            conn.execute("DELETE FROM budget_holds WHERE job_id = %s", (hold.job_id,))
+            conn.execute(
+                "DELETE FROM budget_holds WHERE job_id = %s AND scope = %s",
+                (hold.job_id, hold.scope),
+            )
             billed = {}
             for w in windows:
-                found = conn.execute(_BILLED, (hold.route, hold.currency, w.start, w.end))
+                if hold.tenant is None:
+                    found = conn.execute(_BILLED, (hold.route, hold.currency, w.start, w.end))
+                else:
+                    found = conn.execute(
+                        _BILLED_TENANT, (hold.route, hold.currency, w.start, w.end, hold.tenant)
+                    )
                 billed[w.name] = float(_one(found.fetchone())["total"])
-            held = _one(conn.execute(_HELD, (hold.route, hold.currency, holds_since)).fetchone())
+            held = _one(
+                conn.execute(_HELD, (hold.scope, hold.route, hold.currency, holds_since)).fetchone()
+            )
             spend = Spend(billed=billed, held=float(held["total"]), held_jobs=int(held["n"]))
             verdict = decide(spend)
             if verdict.allowed and hold.amount > 0:
                 conn.execute(
-                    "INSERT INTO budget_holds VALUES (%s, %s, %s, %s, %s)",
-                    (hold.job_id, hold.route, hold.currency, hold.amount, hold.at),
+                    _HOLD,
+                    (
+                        hold.job_id,
+                        hold.scope,
+                        hold.route,
+                        hold.currency,
+                        hold.amount,
+                        hold.at,
+                        hold.tenant,
+                    ),
                 )
         return verdict
 

@@ -40,6 +40,7 @@ COLUMNS: tuple[str, ...] = (
     "error_message",
     "requested_at",
     "finished_at",
+    "tenant",
 )
 KEY = ("job_id", "submit_no")
 TIMESTAMPS = ("requested_at", "finished_at")
@@ -51,13 +52,21 @@ class LedgerSchemaError(RuntimeError):
 
 @dataclass(frozen=True)
 class Hold:
-    """A budget check that passed: the job's estimate counts until it records its cost."""
+    """A budget check that passed: the job's estimate counts until it records its cost.
+
+    A job holds once per scope it was checked in: the route's caps (`tenant` None) and, for
+    an API job, its tenant's caps on that route; each scope measures only its own holds."""
 
     job_id: str
     route: str
     currency: str
     amount: float
     at: datetime
+    tenant: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return "route" if self.tenant is None else f"tenant:{self.tenant}"
 
 
 BudgetDecision = Callable[[Spend], BudgetVerdict]
@@ -71,9 +80,13 @@ class Ledger(Protocol):
         job's budget hold, since its cost now counts as itself."""
 
     def entries(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenant: str | None = None,
     ) -> list[LedgerEntry]:
-        """Rows whose `finished_at` is in [since, until), oldest first."""
+        """Rows whose `finished_at` is in [since, until), oldest first; only `tenant`'s when
+        given."""
 
     def check_budget(
         self,
@@ -82,11 +95,12 @@ class Ledger(Protocol):
         holds_since: datetime,
         decide: BudgetDecision,
     ) -> BudgetVerdict:
-        """Atomically: drop the job's old hold, measure spend and live holds for the hold's
-        route and currency, ask `decide`, and keep the new hold when the job is allowed."""
+        """Atomically: drop the job's old hold in the hold's scope, measure spend and live
+        holds for the hold's route and currency (and tenant, in a tenant's scope), ask
+        `decide`, and keep the new hold when the job is allowed."""
 
     def release(self, job_id: str) -> None:
-        """Forget the job's hold (it ended without recording a cost, or did record one)."""
+        """Forget the job's holds (it ended without recording a cost, or did record one)."""
 
     def schema_version(self) -> int: ...
 
@@ -212,6 +226,42 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             "CREATE INDEX budget_holds_route ON budget_holds (route, currency, held_at)",
+        ),
+    ),
+    Migration(
+        4,
+        "tenants: the API tenant of each row, and budget holds per scope (route or tenant)",
+        sqlite=(
+            "ALTER TABLE ledger ADD COLUMN tenant TEXT",
+            "CREATE INDEX ledger_tenant ON ledger (tenant, route, currency, finished_at)",
+            # SQLite cannot change a primary key in place: rebuild the small holds table.
+            """
+            CREATE TABLE budget_holds_v4 (
+                job_id TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                route TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                amount REAL NOT NULL,
+                held_at TEXT NOT NULL,
+                tenant TEXT,
+                PRIMARY KEY (job_id, scope)
+            )
+            """,
+            "INSERT INTO budget_holds_v4 (job_id, scope, route, currency, amount, held_at) "
+            "SELECT job_id, 'route', route, currency, amount, held_at FROM budget_holds",
+            "DROP TABLE budget_holds",
+            "ALTER TABLE budget_holds_v4 RENAME TO budget_holds",
+            "CREATE INDEX budget_holds_scope ON budget_holds (scope, route, currency, held_at)",
+        ),
+        postgres=(
+            "ALTER TABLE ledger ADD COLUMN tenant TEXT",
+            "CREATE INDEX ledger_tenant ON ledger (tenant, route, currency, finished_at)",
+            "ALTER TABLE budget_holds ADD COLUMN scope TEXT NOT NULL DEFAULT 'route'",
+            "ALTER TABLE budget_holds ADD COLUMN tenant TEXT",
+            "ALTER TABLE budget_holds DROP CONSTRAINT budget_holds_pkey",
+            "ALTER TABLE budget_holds ADD PRIMARY KEY (job_id, scope)",
+            "DROP INDEX IF EXISTS budget_holds_route",
+            "CREATE INDEX budget_holds_scope ON budget_holds (scope, route, currency, held_at)",
         ),
     ),
 )

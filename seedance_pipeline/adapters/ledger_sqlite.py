@@ -42,9 +42,14 @@ _BILLED = (
     "SELECT COALESCE(SUM(cost), 0) FROM ledger WHERE billed = 1 AND route = ? "
     "AND currency = ? AND finished_at >= ? AND finished_at < ?"
 )
+_BILLED_TENANT = _BILLED + " AND tenant = ?"
 _HELD = (
     "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM budget_holds "
-    "WHERE route = ? AND currency = ? AND held_at >= ?"
+    "WHERE scope = ? AND route = ? AND currency = ? AND held_at >= ?"
+)
+_HOLD = (
+    "INSERT INTO budget_holds (job_id, scope, route, currency, amount, held_at, tenant) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -106,10 +111,16 @@ class SqliteLedger:
             conn.execute("DELETE FROM budget_holds WHERE job_id = ?", (entry.job_id,))
 
     def entries(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenant: str | None = None,
     ) -> list[LedgerEntry]:
         clauses: list[str] = []
         params: list[str] = []
+        if tenant is not None:
+            clauses.append("tenant = ?")
+            params.append(tenant)
         if since is not None:
             clauses.append("finished_at >= ?")
             params.append(sqlite_time(since))
@@ -132,24 +143,33 @@ class SqliteLedger:
         decide: BudgetDecision,
     ) -> BudgetVerdict:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM budget_holds WHERE job_id = ?", (hold.job_id,))
-            billed = {
-                w.name: float(
-                    conn.execute(
-                        _BILLED,
-                        (hold.route, hold.currency, sqlite_time(w.start), sqlite_time(w.end)),
-                    ).fetchone()[0]
-                )
-                for w in windows
-            }
+            conn.execute(
+                "DELETE FROM budget_holds WHERE job_id = ? AND scope = ?",
+                (hold.job_id, hold.scope),
+            )
+            billed = {}
+            for w in windows:
+                params = [hold.route, hold.currency, sqlite_time(w.start), sqlite_time(w.end)]
+                sql = _BILLED if hold.tenant is None else _BILLED_TENANT
+                if hold.tenant is not None:
+                    params.append(hold.tenant)
+                billed[w.name] = float(conn.execute(sql, params).fetchone()[0])
             held, count = conn.execute(
-                _HELD, (hold.route, hold.currency, sqlite_time(holds_since))
+                _HELD, (hold.scope, hold.route, hold.currency, sqlite_time(holds_since))
             ).fetchone()
             verdict = decide(Spend(billed=billed, held=float(held), held_jobs=int(count)))
             if verdict.allowed and hold.amount > 0:
                 conn.execute(
-                    "INSERT INTO budget_holds VALUES (?, ?, ?, ?, ?)",
-                    (hold.job_id, hold.route, hold.currency, hold.amount, sqlite_time(hold.at)),
+                    _HOLD,
+                    (
+                        hold.job_id,
+                        hold.scope,
+                        hold.route,
+                        hold.currency,
+                        hold.amount,
+                        sqlite_time(hold.at),
+                        hold.tenant,
+                    ),
                 )
         return verdict
 

@@ -7,6 +7,7 @@ so a double click is one job and rerunning a batch file starts nothing new.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -26,6 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from seedance_pipeline.core import search_attributes as sa
+from seedance_pipeline.core.capacity import DEFAULT_PRIORITY
 from seedance_pipeline.core.job_id import derive_job_id
 from seedance_pipeline.core.models import GenerationInput, GenerationRequest, JobRecord, JobState
 from seedance_pipeline.core.settings import Settings
@@ -54,29 +57,64 @@ async def start_job(
     job_id: str | None = None,
     candidate: int = 0,
     rerun: bool = False,
+    tenant: str | None = None,
+    webhook_url: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    priority: int | None = None,
+    fairness_key: str | None = None,
+    batch: str | None = None,
+    memo: Mapping[str, Any] | None = None,
+    conflict: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.USE_EXISTING,
 ) -> Started:
-    """Validate, then start (or find) the job's workflow. Raises RequestInvalid first."""
+    """Validate, then start (or find) the job's workflow. Raises RequestInvalid first (and
+    pydantic's ValidationError for a malformed tenant, webhook URL, metadata or priority).
+
+    `tenant` and `batch` are search attributes set with the start, as `JobState` is, so a
+    tenant's listing sees its job from the first moment and never another tenant's. The
+    capacity gate serves jobs by `priority` (1 first; default 3), then round-robin across
+    fairness keys: `fairness_key`, else the batch, else the tenant. `memo` adds entries (the API
+    keeps its idempotency fingerprint there). `conflict=FAIL` makes a running duplicate
+    come back as `existed=True` too (USE_EXISTING hands back the running job's handle, which
+    cannot tell it from a fresh start).
+    """
     ensure_valid(request, settings)
     job_id = job_id or derive_job_id(request, candidate)
-    inp = GenerationInput(job_id=job_id, request=request, candidate=candidate)
+    inp = GenerationInput(
+        job_id=job_id,
+        request=request,
+        candidate=candidate,
+        tenant=tenant,
+        webhook_url=webhook_url,
+        metadata=dict(metadata or {}),
+        priority=DEFAULT_PRIORITY if priority is None else priority,
+        fairness_key=fairness_key or batch or tenant or "",
+    )
     reuse = (
         WorkflowIDReusePolicy.ALLOW_DUPLICATE if rerun else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )
+    # Visible as received from the start, without an upsert of its own.
+    attributes = [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
+    if tenant is not None:
+        attributes.append(SearchAttributePair(sa.TENANT, tenant))
+    if batch is not None:
+        attributes.append(SearchAttributePair(sa.BATCH, batch))
     try:
         handle = await client.start_workflow(
             GenerationWorkflow.run,
             inp,
             id=job_id,
             task_queue=settings.temporal.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=conflict,
             id_reuse_policy=reuse,
-            # Visible as received from the start, without an upsert of its own.
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.JOB_STATE, JobState.RECEIVED.value)]
-            ),
+            memo=dict(memo or {}),
+            search_attributes=TypedSearchAttributes(attributes),
+            # The server's own priority and fairness order the job's workflow and activity
+            # tasks when workers are the bottleneck; the capacity gate orders its creates.
+            priority=Priority(priority_key=inp.priority, fairness_key=inp.fairness_key or None),
         )
     except WorkflowAlreadyStartedError:
-        # Finished already and the reuse policy refuses a rerun: the job exists, nothing to do.
+        # Finished already and the reuse policy refuses a rerun (or running, with FAIL): the
+        # job exists, nothing to do.
         return Started(job_id=job_id, run_id=None, existed=True)
     existed = handle.result_run_id != handle.first_execution_run_id
     return Started(job_id=job_id, run_id=handle.result_run_id, existed=existed, handle=handle)

@@ -65,6 +65,8 @@ class BudgetCheckInput(BaseModel):
     estimate: float = Field(ge=0)
     at: datetime | None = None
     """The moment of the check (the workflow's time); the worker's clock when absent."""
+    tenant: str | None = None
+    """The job's API tenant: its own caps on this route apply too (`api.tenants.<t>.budgets`)."""
 
 
 class BudgetRelease(BaseModel):
@@ -134,6 +136,7 @@ def decide(check: BudgetCheckInput, windows: Sequence[Period], spend: Spend) -> 
     base = {"route": check.route, "currency": check.currency, "estimate": check.estimate}
     if not windows:
         return BudgetVerdict(allowed=True, message=f"no cap on route {check.route}", **base)
+    owner = f"tenant {check.tenant}'s " if check.tenant else ""
     tightest: tuple[float, Period] | None = None
     for window in windows:
         spent = spend.billed.get(window.name, 0.0)
@@ -158,7 +161,8 @@ def decide(check: BudgetCheckInput, windows: Sequence[Period], spend: Spend) -> 
     return BudgetVerdict(
         allowed=True,
         message=(
-            f"{window.name} budget for route {check.route}: {_money(headroom, check.currency)} "
+            f"{owner}{window.name} budget for route {check.route}: "
+            f"{_money(headroom, check.currency)} "
             f"left of {_money(window.limit, check.currency)} after this job"
         ),
         cap=window.name,
@@ -179,8 +183,9 @@ def _refusal(check: BudgetCheckInput, window: Period, spent: float, spend: Spend
         if spend.held_jobs
         else ""
     )
+    owner = f"tenant {check.tenant}'s " if check.tenant else ""
     return (
-        f"{window.name} budget for route {check.route} is {_money(window.limit, cur)}: "
+        f"{owner}{window.name} budget for route {check.route} is {_money(window.limit, cur)}: "
         f"{_money(spent, cur)} billed since {since}{held}; this job's estimate of "
         f"{_money(check.estimate, cur)} would bring it to {_money(total, cur)}"
     )

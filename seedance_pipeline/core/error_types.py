@@ -24,6 +24,10 @@ an import error. The tree, by who raises and what the workflow does with it:
     the workflow itself                             -> fails the run with the reason
         INVARIANT_BROKEN, BREAKER_INVALID, GATE_INVALID
     a job that does not succeed fails its workflow with its Outcome value as the type
+    completion webhook to the application           -> retried with backoff (up to 24 h) or
+                                                       given up; never changes the outcome
+        APP_WEBHOOK_FAILED (retryable), APP_WEBHOOK_NO_SECRET (retryable: config can be fixed),
+        APP_WEBHOOK_URL_REFUSED, APP_WEBHOOK_GONE (non-retryable)
 """
 
 from __future__ import annotations
@@ -60,6 +64,16 @@ INVARIANT_BROKEN: Final = "InvariantBroken"
 """A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""
 BREAKER_INVALID: Final = "BreakerInvalid"
 GATE_INVALID: Final = "GateInvalid"
+
+APP_WEBHOOK_FAILED: Final = "AppWebhookFailed"
+"""The application's endpoint answered non-2xx (or not at all): try again later."""
+APP_WEBHOOK_NO_SECRET: Final = "AppWebhookNoSecret"  # noqa: S105 (an error type name)
+"""The tenant has no usable `whsec_` secret configured; retried so a fix loses no event."""
+APP_WEBHOOK_URL_REFUSED: Final = "AppWebhookUrlRefused"
+"""The URL resolves to a private address (or does not parse): never retried."""
+APP_WEBHOOK_GONE: Final = "AppWebhookGone"
+"""The endpoint answered 410 Gone: the application asked us to stop."""
+APP_WEBHOOK_FINAL: Final = frozenset({APP_WEBHOOK_URL_REFUSED, APP_WEBHOOK_GONE})
 
 SAFE_TO_CREATE_AGAIN: Final = frozenset(
     {PROVIDER_NOT_REACHED, PROVIDER_RATE_LIMITED, PROVIDER_UNAVAILABLE}

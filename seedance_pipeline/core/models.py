@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +19,17 @@ from seedance_pipeline.core.capacity import DEFAULT_PRIORITY, GateRef, Limit
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Use with `fullmatch`: `$` would let a trailing newline through."""
+TENANT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+"""Tenant names: lower case, so a name from the environment (pydantic-settings lowers keys)
+and one from the config file are the same tenant; no `:` or `.`, which job IDs use."""
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_CHARS = 40
+METADATA_MAX_VALUE_CHARS = 500
+"""The application's own labels on a job: small, because the whole record travels in every
+status query, webhook and history event (Stripe allows 50 keys of 500 characters)."""
+WEBHOOK_URL_MAX_CHARS = 2048
+PRIORITY_MIN, PRIORITY_MAX = 1, 5
+"""Temporal priority keys: 1 goes first; the server's default is 3."""
 UNIX_SECONDS_MAX = 2**35  # year ~3058: bounds provider timestamps before datetime conversion
 
 
@@ -272,6 +284,22 @@ class CapacityWait(BaseModel):
     """Time spent waiting for grants, over all of the job's waits."""
 
 
+class WebhookDelivery(BaseModel):
+    """One attempt to deliver a completion webhook to the application (Standard Webhooks)."""
+
+    event: str
+    webhook_id: str
+    attempt: int
+    status_code: int | None = None
+    error: str | None = None
+    """Why the attempt failed without an HTTP answer (refused host, timeout, connection)."""
+    at: datetime
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
 class StateChange(BaseModel):
     state: JobState
     at: datetime
@@ -287,6 +315,9 @@ class JobRecord(BaseModel):
     request: GenerationRequest | None
     """None only for a job started past the starter with an input that is not a job's."""
     candidate: int = 0
+    tenant: str | None = None
+    """The API tenant that owns the job (None: started by the CLI or a script)."""
+    metadata: dict[str, str] = Field(default_factory=dict)
     route: str | None = None
     model_alias: str | None = None
     model_id: str | None = None
@@ -326,12 +357,16 @@ class JobRecord(BaseModel):
     capacity: CapacityWait | None = None
     confirm_gets: int = 0
     """GETs made to confirm a terminal callback before acting on it."""
+    webhook_deliveries: list[WebhookDelivery] = Field(default_factory=list)
+    """Completion webhooks to the application, one entry per attempt."""
     notes: list[str] = Field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The flat view printed by `starter.py ... --json`."""
         return {
             "job_id": self.job_id,
+            "tenant": self.tenant,
+            "metadata": dict(self.metadata),
             "state": self.state.value,
             "outcome": self.outcome.value if self.outcome else None,
             "route": self.route,
@@ -373,8 +408,13 @@ class GenerationInput(BaseModel):
     job_id: str
     request: GenerationRequest
     candidate: int = 0
-    priority: int = Field(default=DEFAULT_PRIORITY, ge=1, le=5)
-    """1 goes first; interactive jobs default to 2, batch rows to 4 (the gate's order)."""
+    tenant: str | None = None
+    """The API tenant that owns the job; also the `Tenant` search attribute."""
+    webhook_url: str | None = None
+    """Where the finish phase posts the signed completion webhook (checked again at delivery)."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=PRIORITY_MIN, le=PRIORITY_MAX)
+    """1 goes first at the capacity gate (interactive jobs 2, batch rows 4 by default)."""
     fairness_key: str = Field(default="", max_length=128)
     """Jobs with different keys (batches, tenants) take turns at the gate."""
 
@@ -387,6 +427,65 @@ class GenerationInput(BaseModel):
                 "and start with a letter or digit"
             )
         return value
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_shape(cls, value: str | None) -> str | None:
+        if value is not None and not TENANT_PATTERN.fullmatch(value):
+            raise ValueError(
+                "tenant must be 1-40 characters of lower-case letters, digits, _ and -"
+            )
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = webhook_url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_bounds(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = metadata_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def metadata_problem(metadata: dict[str, str]) -> str | None:
+    """What is wrong with an application's metadata, or None (shared by the API and the
+    workflow input, so both refuse the same things with the same words)."""
+    if len(metadata) > METADATA_MAX_KEYS:
+        return f"{len(metadata)} keys; at most {METADATA_MAX_KEYS} are allowed"
+    for key, item in metadata.items():
+        if not key or len(key) > METADATA_MAX_KEY_CHARS:
+            return f"key {key[:50]!r}: keys are 1-{METADATA_MAX_KEY_CHARS} characters"
+        if len(item) > METADATA_MAX_VALUE_CHARS:
+            return (
+                f"value of {key!r} is {len(item)} characters; at most "
+                f"{METADATA_MAX_VALUE_CHARS} are allowed"
+            )
+        if "\x00" in key or "\x00" in item:
+            return f"key {key!r}: NUL characters are not allowed"
+    return None
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """The shape of a webhook URL (the private-address check needs DNS: it is the
+    delivery activity's, and the API's before it starts a job)."""
+    if len(url) > WEBHOOK_URL_MAX_CHARS:
+        return f"{len(url)} characters; at most {WEBHOOK_URL_MAX_CHARS} are allowed"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        return f"scheme {parts.scheme or 'missing'!r}: use https:// (or http://)"
+    if not parts.hostname:
+        return "no host in the URL"
+    if parts.username or parts.password:
+        return "credentials in the URL are not allowed (the signature authenticates us)"
+    return None
 
 
 # ---- activity inputs -------------------------------------------------------------------------
@@ -483,6 +582,41 @@ class ManifestInput(BaseModel):
     manifest: dict[str, Any]
 
 
+class JobLinks(BaseModel):
+    """Durable links to a job and its stored outputs, as paths under the API's base URL
+    (made absolute where they are handed out, so a moved domain applies to old jobs too)."""
+
+    job: str
+    video: str | None = None
+    last_frame: str | None = None
+
+
+class AppWebhookInput(BaseModel):
+    """Activity input: deliver one completion webhook of a job to its application.
+
+    Built by `core.app_webhooks.completion_webhook` in the finish phase; the secret is not
+    here (the activity reads the tenant's `whsec_` secret at the moment of signing)."""
+
+    job_id: str
+    tenant: str
+    url: str
+    event: str
+    webhook_id: str
+    """Stable across the activity's retries: receivers deduplicate on it."""
+    job: dict[str, Any]
+    """The job record's summary (`JobRecord.summary()`)."""
+    links: JobLinks
+
+
+class AppWebhookResult(BaseModel):
+    """What `deliver_app_webhook` returns: every attempt of one delivery (the last one got a
+    2xx). When the activity gives up, the same list is in its failure's details
+    (`details[0]["deliveries"]`)."""
+
+    webhook_id: str
+    deliveries: list[WebhookDelivery] = Field(default_factory=list)
+
+
 class LedgerEntry(BaseModel):
     """One row per job attempt the provider may bill; upserted by (job_id, submit_no)."""
 
@@ -507,3 +641,5 @@ class LedgerEntry(BaseModel):
     error_message: str | None = None
     requested_at: datetime
     finished_at: datetime
+    tenant: str | None = None
+    """The API tenant of the job (None for jobs started by the CLI); `costs` per tenant."""

@@ -18,6 +18,10 @@ COST_USD = SearchAttributeKey.for_float("CostUsd")
 COST_CNY = SearchAttributeKey.for_float("CostCny")
 FALLBACK = SearchAttributeKey.for_bool("Fallback")
 ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
+TENANT = SearchAttributeKey.for_keyword("Tenant")
+"""Set with the start (never upserted): the API shows a tenant only its own jobs."""
+BATCH = SearchAttributeKey.for_keyword("Batch")
+"""Set with the start of each job of an API batch: progress counts and `?batch=` filters."""
 
 ALL_KEYS: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     JOB_STATE,
@@ -30,6 +34,8 @@ ALL_KEYS: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     COST_CNY,
     FALLBACK,
     ERROR_CODE,
+    TENANT,
+    BATCH,
 )
 
 _CLI_TYPES = {

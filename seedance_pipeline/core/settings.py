@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from seedance_pipeline.core.breaker import BreakerConfig
 from seedance_pipeline.core.budget import RouteBudget
+from seedance_pipeline.core.models import TENANT_PATTERN
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seedance.toml"
 CONFIG_ENV = "SEEDANCE_CONFIG"
@@ -292,6 +293,78 @@ class ReferenceSettings(_Frozen):
     timeout_seconds: float = Field(default=20.0, gt=0)
 
 
+class TenantSettings(_Frozen):
+    """One application tenant of the HTTP API. Its secrets are named, never held: the API
+    keys as SHA-256 hashes (`sha256:<hex>`, one per key, so a key can be rotated by adding the
+    new hash, moving the application over and removing the old one) and the `whsec_` secret
+    its completion webhooks are signed with. Each comes from an environment variable or a
+    file, read at the moment of use; a file is re-read when it changes, so keys rotate
+    without a restart."""
+
+    key_hashes_env: str = ""
+    """A variable holding hashes separated by commas or whitespace."""
+    key_hashes_file: str = ""
+    """A file with one hash per line (`#` comments allowed)."""
+    webhook_secret_env: str = ""
+    webhook_secret_file: str = ""
+    budgets: dict[str, RouteBudget] = Field(default_factory=dict)
+    """Spending caps of this tenant per route name, in the route's currency (core.budget)."""
+
+    def key_hashes(self) -> frozenset[str]:
+        """Every configured hash, lower-cased; unreadable sources give none (no key works)."""
+        text = os.environ.get(self.key_hashes_env, "") if self.key_hashes_env else ""
+        if self.key_hashes_file:
+            text += "\n" + _read_text(self.key_hashes_file)
+        hashes: set[str] = set()
+        for line in text.splitlines():
+            line = line.split("#", 1)[0]
+            hashes.update(part.strip().lower() for part in line.replace(",", " ").split())
+        return frozenset(h for h in hashes if h)
+
+    def webhook_secret(self) -> str | None:
+        """The `whsec_...` signing secret, read at the moment of use."""
+        value = os.environ.get(self.webhook_secret_env, "") if self.webhook_secret_env else ""
+        if not value.strip() and self.webhook_secret_file:
+            value = _read_text(self.webhook_secret_file)
+        return value.strip() or None
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+class ApiSettings(_Frozen):
+    """The HTTP API for applications (`python -m seedance_pipeline.api`)."""
+
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+    public_base_url: str = ""
+    """Where applications reach the API (`https://videos.example.com`): the base of the
+    durable links in job records and webhooks. Empty: `http://127.0.0.1:<API_PORT>`."""
+    presign_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    """Life of the presigned S3 URL a durable link redirects to."""
+    max_batch_rows: int = Field(default=500, ge=1, le=10_000)
+    allow_private_webhook_hosts: bool = False
+    """Let completion webhooks reach loopback and private addresses (tests, one-host setups)."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    session_secret_env: str = "SEEDANCE_API_SESSION_SECRET"  # noqa: S105 (a variable name)
+    """Signs the jobs page's session cookies; unset: a random secret per process, so a
+    restart signs everyone out (set it when several API processes serve one site)."""
+    session_minutes: int = Field(default=12 * 60, ge=1)
+
+    def base_url(self) -> str:
+        """The base of durable links (the configured public URL, else this host's port)."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/") + "/"
+        return f"http://127.0.0.1:{os.environ.get('API_PORT', '8702')}/"
+
+    def session_secret(self) -> bytes | None:
+        value = os.environ.get(self.session_secret_env, "")
+        return value.encode() if value else None
+
+
 class BreakerSettings(BreakerConfig):
     """Per-model circuit breaker: the thresholds (core.breaker) plus how it is deployed."""
 
@@ -373,6 +446,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = CapacitySettings()
     budgets: dict[str, RouteBudget] = Field(default_factory=dict)
     """Spending caps per route name, in the route's currency (core.budget)."""
+    api: ApiSettings = ApiSettings()
     account_limits: dict[str, AccountLimits] = Field(default_factory=dict)
     """The provider's published limits per account class (`routes.<name>.account`)."""
 
@@ -469,6 +543,17 @@ def _cross_problems(settings: Settings) -> list[str]:
     for route_name in settings.budgets:
         if route_name not in settings.routes:
             problems.append(f"budgets.{route_name}: no route {route_name!r} {routes}")
+    for tenant, tenant_settings in settings.api.tenants.items():
+        if not TENANT_PATTERN.fullmatch(tenant):
+            problems.append(
+                f"api.tenants.{tenant}: a tenant name is 1-40 characters of lower-case "
+                "letters, digits, _ and -"
+            )
+        for route_name in tenant_settings.budgets:
+            if route_name not in settings.routes:
+                problems.append(
+                    f"api.tenants.{tenant}.budgets.{route_name}: no route {route_name!r} {routes}"
+                )
     seen: set[str] = set()
     alias = settings.default_model
     while alias in settings.models and alias not in seen:

@@ -22,7 +22,11 @@ REDACTED = "[REDACTED]"
 
 def secret_values(settings: Settings) -> list[str]:
     names = [r.api_key_env for r in settings.routes.values()] + [settings.callbacks.secret_env]
-    return [v for v in (os.environ.get(n, "") for n in names) if len(v) >= 6]
+    names.append(settings.api.session_secret_env)
+    values = [os.environ.get(n, "") for n in names]
+    # Tenants' webhook secrets (an API key is never in settings: only its hash is).
+    values += [t.webhook_secret() or "" for t in settings.api.tenants.values()]
+    return [v for v in values if len(v) >= 6]
 
 
 def scrub_bytes(raw: bytes, secrets: Iterable[str]) -> bytes:

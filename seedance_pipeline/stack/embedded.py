@@ -46,6 +46,7 @@ class Ports:
     emulator: int = int(os.environ.get("EMULATOR_PORT", "8700"))
     webhook: int = int(os.environ.get("WEBHOOK_PORT", "8701"))
     metrics: int = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
+    api: int = int(os.environ.get("API_PORT", "8702"))
 
 
 def emulated() -> bool:
@@ -64,6 +65,28 @@ def callback_secret() -> str:
     return path.read_text().strip()
 
 
+def demo_tenant() -> tuple[Path, Path]:
+    """The `demo` tenant of the local API: its key (for you: `.data/api_key`), the key's hash
+    and its webhook secret (for the API and the worker), made once."""
+    from seedance_pipeline.api.keys import hash_key, new_key
+    from seedance_pipeline.core.standard_webhooks import new_secret
+
+    folder = DATA / "api"
+    hashes, secret = folder / "demo.keys", folder / "demo.whsec"
+    key_file = DATA / "api_key"
+    if not key_file.exists() or not hashes.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key = new_key()
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        hashes.write_text(hash_key(key) + "\n")
+    if not secret.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        secret.write_text(new_secret() + "\n")
+        secret.chmod(0o600)
+    return hashes, secret
+
+
 def stack_env(ports: Ports) -> dict[str, str]:
     """The environment every stack process (and the demo's starter) runs with."""
     env = dict(os.environ)
@@ -73,6 +96,12 @@ def stack_env(ports: Ports) -> dict[str, str]:
     env.setdefault("SEEDANCE_CALLBACKS__BASE_URL", f"http://127.0.0.1:{ports.webhook}")
     env.setdefault("SEEDANCE_STORAGE__URI", str(DATA / "outputs"))
     env.setdefault("SEEDANCE_LEDGER__URL", f"sqlite:///{DATA / 'ledger.sqlite3'}")
+    env["API_PORT"] = str(ports.api)
+    hashes, secret = demo_tenant()
+    env.setdefault("SEEDANCE_API__TENANTS__DEMO__KEY_HASHES_FILE", str(hashes))
+    env.setdefault("SEEDANCE_API__TENANTS__DEMO__WEBHOOK_SECRET_FILE", str(secret))
+    # One host: the applications a developer points webhooks at run on loopback.
+    env.setdefault("SEEDANCE_API__ALLOW_PRIVATE_WEBHOOK_HOSTS", "true")
     if emulated():
         # The emulator serves outputs under the provider's TOS host names (--tos-urls) and the
         # worker connects those names to it: the shipped output_hosts stay as they are.
@@ -211,6 +240,13 @@ def up() -> int:
             lambda: _port_open(ports.metrics),
             f"worker metrics http://127.0.0.1:{ports.metrics}/metrics",
         ),
+        (
+            "api",
+            [py, "-m", "seedance_pipeline.api", "--host", "127.0.0.1", "--port", str(ports.api)],
+            lambda: _http_ok(f"http://127.0.0.1:{ports.api}/healthz"),
+            f"HTTP API http://127.0.0.1:{ports.api} (docs /docs, jobs page /; "
+            f"key of tenant demo in {DATA / 'api_key'})",
+        ),
     ]
     for name, argv, check, where in parts:
         if _alive(name) is None:
@@ -224,7 +260,7 @@ def up() -> int:
 
 def down() -> int:
     stopped = 0
-    for name in ("worker", "webhook", "emulator", "temporal"):
+    for name in ("api", "worker", "webhook", "emulator", "temporal"):
         pid = _alive(name)
         if pid is None:
             continue

@@ -31,6 +31,7 @@ class Options:
     retry: RetryPolicy
     heartbeat: timedelta | None = None
     schedule_to_start: timedelta | None = None
+    schedule_to_close: timedelta | None = None
 
 
 async def call(
@@ -53,6 +54,7 @@ async def call(
             task_queue=task_queue,
             start_to_close_timeout=options.start_to_close,
             schedule_to_start_timeout=options.schedule_to_start,
+            schedule_to_close_timeout=options.schedule_to_close,
             heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
         )
@@ -130,3 +132,15 @@ RECORD = Options(
     timedelta(seconds=60),
     RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
 )
+APP_WEBHOOK = Options(
+    timedelta(seconds=30),
+    RetryPolicy(
+        initial_interval=timedelta(seconds=10),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(hours=1),
+        maximum_attempts=0,
+        non_retryable_error_types=[*et.APP_WEBHOOK_FINAL],
+    ),
+    schedule_to_close=timedelta(hours=24),
+)
+"""The application's completion webhook: retried with backoff for up to a day."""

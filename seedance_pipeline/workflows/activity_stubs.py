@@ -14,6 +14,8 @@ from temporalio import activity
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
 from seedance_pipeline.core.models import (
+    AppWebhookInput,
+    AppWebhookResult,
     CheckedReference,
     CheckReferencesInput,
     ChooseModelInput,
@@ -114,6 +116,12 @@ async def record_cost(entry: LedgerEntry) -> None:
     raise _stub("record_cost")
 
 
+@activity.defn(name="deliver_app_webhook")
+async def deliver_app_webhook(data: AppWebhookInput) -> AppWebhookResult:
+    """Post the signed completion webhook to the application (Standard Webhooks)."""
+    raise _stub("deliver_app_webhook")
+
+
 @activity.defn(name="open_capacity_gate")
 async def open_capacity_gate(data: OpenGate) -> None:
     """Start the account's capacity gate (signal-with-start) carrying the job's request."""
@@ -143,5 +151,6 @@ ALL = (
     record_cost,
     open_capacity_gate,
     check_capacity_holders,
+    deliver_app_webhook,
 )
 """Every stub; the worker must register exactly these names."""

@@ -56,7 +56,13 @@ def test_makefile_target_runs_the_smoke_command() -> None:
 def test_smoke_run_is_quick_and_complete(smoke: tuple[dict[str, Any], str, float]) -> None:
     result, _, elapsed = smoke
     assert elapsed < SMOKE_BUDGET_SECONDS * 1.5  # the budget, with slack for a loaded CI box
-    assert [s["key"] for s in result["scenarios"]] == ["throughput", "latency", "copy", "memory"]
+    assert [s["key"] for s in result["scenarios"]] == [
+        "throughput",
+        "latency",
+        "copy",
+        "api_submit",
+        "memory",
+    ]
     assert result["machine"]["cores"] >= 1 and result["machine"]["temporalio"]
 
 
@@ -114,3 +120,10 @@ def test_memory_curve_has_every_step(smoke: tuple[dict[str, Any], str, float]) -
     steps = {int(k) for k in details["pipeline_rss_mb"]}
     assert steps == {int(k) for k in details["floor_rss_mb"]} == {0, 10, 20}
     assert all(v > 10 for v in details["pipeline_rss_mb"].values())
+
+
+def test_api_submit_measured_both_paths(smoke: tuple[dict[str, Any], str, float]) -> None:
+    details = _scenario(smoke[0], "api_submit")["details"]
+    assert details["api_rates"] and details["direct_rates"]
+    assert all(r > 0 for r in details["api_rates"] + details["direct_rates"])
+    assert details["terminated_after"] >= 2 * details["jobs_per_run"]

@@ -40,7 +40,7 @@ from tests.deploy.support import (
 
 OWN_IMAGE = "seedance-pipeline"
 SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|PASSWD|PWD|TOKEN)$")
-PUBLISHED_PORTS = {7233, 8080, 8701, 9090, 3000, 9000, 9001}
+PUBLISHED_PORTS = {7233, 8080, 8701, 8702, 9090, 3000, 9000, 9001}
 VALID_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Columns the Postgres visibility schema pre-allocates per custom attribute type
 # (schema/postgresql/v12/visibility/schema.sql: Keyword01..10, Double01..03, ...).
@@ -208,6 +208,22 @@ def test_worker_gets_temporal_storage_and_ledger_settings() -> None:
     assert "SEEDANCE_TEMPORAL__SUBMIT_RATE_PER_SECOND" in env
 
 
+def test_api_reaches_temporal_storage_and_the_ledger() -> None:
+    """The API reads records from Temporal, streams or presigns stored videos, and reports the
+    ledger: the same settings as the worker, and the worker's ledger volume."""
+    api = services()["api"]
+    env = {k: resolve(v) for k, v in environment(api).items()}
+    worker = {k: resolve(v) for k, v in environment(services()["worker"]).items()}
+    for key in ("TEMPORAL_ADDRESS", "SEEDANCE_STORAGE__URI", "SEEDANCE_LEDGER__URL"):
+        assert env[key] == worker[key], key
+    assert env["API_PORT"] == "8702"
+    assert named_volumes(api).get("ledger-data") == "/var/lib/seedance/ledger"
+    argv = command_argv(api)
+    assert argv[:3] == ["python", "-m", "seedance_pipeline.api"]
+    assert argv[argv.index("--port") + 1] == "8702"
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
+
+
 def test_webhook_listens_on_all_interfaces_and_reaches_temporal() -> None:
     env = {k: resolve(v) for k, v in environment(services()["webhook"]).items()}
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
@@ -216,7 +232,7 @@ def test_webhook_listens_on_all_interfaces_and_reaches_temporal() -> None:
     assert "/healthz" in " ".join(services()["webhook"]["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("name", ["worker", "webhook", "cli"])
+@pytest.mark.parametrize("name", ["worker", "webhook", "cli", "api"])
 def test_secrets_come_from_the_env_file(name: str) -> None:
     """Keys and the callback secret are read from .env at run time, never written here."""
     service = services()[name]

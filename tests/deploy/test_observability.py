@@ -32,7 +32,8 @@ from tests.deploy.support import (
 # the dashboard groups by: jobs {outcome, model, route}; job seconds {outcome, model, route};
 # provider calls {op, status}; provider call seconds {op}; provider run seconds {model};
 # completion to storage {kind}; cost {route, model, currency}; video seconds {route, model};
-# callbacks {result}.
+# callbacks {result}; capacity gauges {route, model_id} (queued cap {route}); capacity refusals
+# {route, limit}.
 WORKER_METRICS: dict[str, str] = {
     "seedance_jobs": "counter",
     "seedance_job_seconds": "histogram",
@@ -44,6 +45,11 @@ WORKER_METRICS: dict[str, str] = {
     "seedance_cost": "histogram",
     "seedance_video_seconds": "counter",
     "seedance_callbacks": "counter",
+    "seedance_capacity_waiting": "gauge",
+    "seedance_capacity_in_flight": "gauge",
+    "seedance_capacity_rpm_learned": "gauge",
+    "seedance_capacity_queued_learned": "gauge",
+    "seedance_capacity_refusals": "counter",
 }
 
 # The webhook receiver's own metrics (prometheus_client), served on its port 8701.

@@ -57,5 +57,7 @@ register CostUsd Double
 register CostCny Double
 register Fallback Bool
 register ErrorCode Keyword
+register Tenant Keyword
+register Batch Keyword
 
 echo "temporal-setup: done"

@@ -74,6 +74,8 @@ class JobBook:
             job_id=inp.job_id if inp else job_id,
             request=request,
             candidate=inp.candidate if inp else 0,
+            tenant=inp.tenant if inp else None,
+            metadata=dict(inp.metadata) if inp else {},
             requested_at=now,
         )
         record.timeline.append(StateChange(state=record.state, at=now))

@@ -6,9 +6,10 @@ the Web UI) deletes a still-queued provider task first.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from seedance_pipeline.core.app_webhooks import completion_webhook
     from seedance_pipeline.core.manifest import build_manifest
     from seedance_pipeline.core.models import TERMINAL_PROVIDER_STATUSES as TERMINAL
     from seedance_pipeline.core.models import (
@@ -17,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         LedgerEntry,
         ManifestInput,
         Outcome,
+        WebhookDelivery,
     )
     from seedance_pipeline.core.pricing import cost
     from seedance_pipeline.workflows import activity_options as opts
@@ -39,6 +41,7 @@ async def close(job: Job, outcome: Outcome, error: ErrorInfo | None) -> None:
     await _write_manifest(job)
     book.final_state()
     metrics.job_finished(book.record)
+    await _notify_application(job)
 
 
 async def cancelled(job: Job) -> None:
@@ -85,7 +88,29 @@ def ledger_entry(job: Job, attempt: Attempt) -> LedgerEntry:
         error_message=attempt.error.message if attempt.error else None,
         requested_at=rec.requested_at or finished,
         finished_at=finished,
+        tenant=rec.tenant,
     )
+
+
+async def _notify_application(job: Job) -> None:
+    """The signed completion webhook, after the record is final (its outcome, ledger rows and
+    manifest are written and published before): the delivery never changes the outcome. Its
+    attempts go into the record; the workflow closes once delivered or given up (24 h)."""
+    rec = job.book.record
+    delivery = completion_webhook(job.inp, rec, workflow.info().run_id)
+    if delivery is None:
+        return
+    try:
+        result = await opts.call(stubs.deliver_app_webhook, delivery, opts.APP_WEBHOOK)
+    except ActivityError as err:
+        cause = err.cause
+        details = cause.details if isinstance(cause, ApplicationError) else ()
+        if details and isinstance(details[0], dict):
+            attempts = details[0].get("deliveries", [])
+            rec.webhook_deliveries = [WebhookDelivery.model_validate(d) for d in attempts]
+        job.book.note(f"completion webhook not delivered: {error_from(err)[1].message}")
+        return
+    rec.webhook_deliveries = result.deliveries
 
 
 async def _write_manifest(job: Job) -> None:

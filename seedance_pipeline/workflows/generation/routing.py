@@ -116,6 +116,7 @@ async def check_budget(job: Job, model: ResolvedModel) -> None:
         currency=model.currency,
         estimate=model.estimated_cost,
         at=job.book.now(),
+        tenant=job.inp.tenant,
     )
     verdict = await opts.call(stubs.check_budget, check, opts.RECORD)
     if not verdict.allowed:
