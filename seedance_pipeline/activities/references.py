@@ -14,7 +14,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import ipaddress
 import socket
 from urllib.parse import urljoin, urlsplit
 
@@ -24,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.addresses import public
 from seedance_pipeline.core.models import (
     CheckedReference,
     CheckReferencesInput,
@@ -83,13 +83,8 @@ async def _refuse_private(host: str, cfg: ReferenceSettings) -> None:
     except socket.gaierror:
         raise ReferenceProblem(f"host {host!r} does not resolve", retryable=True) from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        # Only globally routable unicast: `is_private` alone misses the shared address space
-        # 100.64.0.0/10, where Volcengine (100.96.0.96) and Alibaba Cloud (100.100.100.200)
-        # serve instance metadata, and the benchmarking range 198.18.0.0/15.
-        if not address.is_global or address.is_multicast:
+        address = str(info[4][0])
+        if not public(address):  # only globally routable unicast (core.addresses)
             raise ReferenceProblem(
                 f"host {host!r} resolves to a private address ({address}); refused"
             )

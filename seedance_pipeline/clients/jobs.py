@@ -7,9 +7,17 @@ so a double click is one job and rerunning a batch file starts nothing new.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -19,6 +27,8 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from seedance_pipeline.adapters.task_queues import live_pollers
+from seedance_pipeline.clients.pollers import NoWorker
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.job_id import derive_job_id
 from seedance_pipeline.core.models import GenerationInput, GenerationRequest, JobRecord, JobState
@@ -26,9 +36,61 @@ from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import ensure_valid
 from seedance_pipeline.workflows.generation import SUBMIT_QUEUE_MEMO, GenerationWorkflow
 
+QUERY_TIMEOUT = timedelta(seconds=10)
+"""How long a status query may take. A query needs a worker (for finished jobs too); without
+one the server holds it for 30 s and answers with an opaque timeout."""
+_NO_ANSWER = frozenset(
+    {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.FAILED_PRECONDITION}
+)
+"""How a query that no worker took comes back: our deadline, the server's, or its
+"no poller seen for task queue recently"."""
+
 
 class UnknownJob(LookupError):
     """No workflow with that job ID exists."""
+
+
+class JobFinished(RuntimeError):
+    """The job has finished, so it can no longer be cancelled, poked or extended."""
+
+    def __init__(self, job_id: str, how: str, closed_at: datetime | None) -> None:
+        when = f" at {closed_at:%Y-%m-%d %H:%M:%S} UTC" if closed_at else ""
+        super().__init__(f"job {job_id} already finished ({how}{when})")
+        self.job_id = job_id
+        self.how = how
+
+
+class JobUnanswered(RuntimeError):
+    """A worker polled the job's queue recently but did not answer in time: it is overloaded,
+    or it stopped less than a long poll ago (the server cannot tell them apart yet)."""
+
+    def __init__(self, job_id: str, queue: str, last_seen_seconds: float) -> None:
+        super().__init__(self.message(None, job_id, queue, last_seen_seconds))
+        self.job_id, self.queue, self.last_seen_seconds = job_id, queue, last_seen_seconds
+
+    @staticmethod
+    def message(log: str | None, job_id: str, queue: str, last_seen_seconds: float) -> str:
+        where = f"; the worker's log: {log}" if log else ""
+        return (
+            f"no worker answered the status query of {job_id} within "
+            f"{QUERY_TIMEOUT.total_seconds():.0f} s: the worker polling {queue} was last seen "
+            f"{last_seen_seconds:.0f} s ago and is overloaded or has stopped{where}"
+        )
+
+    def with_log(self, log: str | None) -> str:
+        return self.message(log, self.job_id, self.queue, self.last_seen_seconds)
+
+
+@contextlib.contextmanager
+def known_job(job_id: str, *, running: bool = False) -> Iterator[None]:
+    """Translate Temporal's NOT_FOUND for this job into UnknownJob, once for every call."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        what = "no running job" if running else "no job"
+        raise UnknownJob(f"{what} with ID {job_id!r}") from None
 
 
 @dataclass(frozen=True)
@@ -82,42 +144,60 @@ def handle_for(client: Client, job_id: str) -> WorkflowHandle[GenerationWorkflow
 
 
 async def job_status(client: Client, job_id: str) -> JobRecord:
-    """The job record from the `status` query (works on running and finished jobs)."""
+    """The job record from the `status` query (works on running and finished jobs, as long
+    as a worker polls the job's queue: NoWorker says so when none does)."""
     handle = handle_for(client, job_id)
-    try:
-        record = await handle.query(GenerationWorkflow.status)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no job with ID {job_id!r}") from None
-        raise
+    with known_job(job_id):
+        try:
+            record = await handle.query(GenerationWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as exc:
+            if exc.status not in _NO_ANSWER:
+                raise
+            raise await _why_unanswered(client, job_id) from None
     if record is None:
         raise UnknownJob(f"job {job_id!r} has not started its first step yet")
     return record
 
 
+async def _why_unanswered(client: Client, job_id: str) -> Exception:
+    with known_job(job_id):
+        queue = (await handle_for(client, job_id).describe()).task_queue
+    live = await live_pollers(client, queue, ("workflow",))
+    if not live:
+        return NoWorker(queue, client.service_client.config.target_host)
+    now = datetime.now(UTC)
+    seen = min((now - p.last_access).total_seconds() for p in live if p.last_access)
+    return JobUnanswered(job_id, queue, seen)
+
+
+async def describe_job(client: Client, job_id: str) -> WorkflowExecutionDescription:
+    with known_job(job_id):
+        return await handle_for(client, job_id).describe()
+
+
 async def job_execution_status(client: Client, job_id: str) -> WorkflowExecutionStatus | None:
-    try:
-        return (await handle_for(client, job_id).describe()).status
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no job with ID {job_id!r}") from None
-        raise
+    return (await describe_job(client, job_id)).status
+
+
+async def require_running(client: Client, job_id: str) -> None:
+    """Raise JobFinished (with how it ended) unless the job's workflow still runs."""
+    described = await describe_job(client, job_id)
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        return
+    outcome = described.typed_search_attributes.get(sa.OUTCOME)
+    status = described.status.name.lower() if described.status else "closed"
+    how = f"{outcome}, workflow {status}" if outcome else f"workflow {status}"
+    raise JobFinished(job_id, how, described.close_time)
 
 
 async def cancel_job(client: Client, job_id: str) -> None:
-    handle = handle_for(client, job_id)
-    try:
-        await handle.cancel()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no running job with ID {job_id!r}") from None
-        raise
+    """Request cancellation; JobFinished when there is nothing left to cancel."""
+    await require_running(client, job_id)
+    with known_job(job_id, running=True):
+        await handle_for(client, job_id).cancel()
 
 
 async def poke_job(client: Client, job_id: str) -> None:
-    try:
+    await require_running(client, job_id)
+    with known_job(job_id, running=True):
         await handle_for(client, job_id).signal(GenerationWorkflow.poke)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no running job with ID {job_id!r}") from None
-        raise
