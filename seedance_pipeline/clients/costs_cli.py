@@ -18,9 +18,9 @@ from rich.table import Table
 
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import Ledger, redact
+from seedance_pipeline.adapters.stack_record import read_record
 from seedance_pipeline.clients.cli_session import BadArgument, Session, session
 from seedance_pipeline.clients.costs import CostLine, CostReport, cost_report, day_window, parse_day
-from seedance_pipeline.stack.address import read_record
 
 app = typer.Typer(add_completion=False, help="Cost ledger reports.")
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import TimeoutError as TimeoutTemporalError
 
 from seedance_pipeline.adapters.task_queues import live_pollers
 from seedance_pipeline.clients.failures import root_message
@@ -35,7 +36,7 @@ from seedance_pipeline.core.checks import (
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.workflows.worker_checks import CHECKS_TIMEOUT, WorkerChecksWorkflow
 
-ANSWER_TIMEOUT = CHECKS_TIMEOUT + timedelta(seconds=15)
+ANSWER_TIMEOUT = CHECKS_TIMEOUT + timedelta(seconds=5)
 
 
 @dataclass
@@ -80,9 +81,12 @@ async def doctor(client: Client, target: Target, settings: Settings) -> DoctorRe
         log = target.record.log_of("worker") if target.record else None
         report.cli.append(fail("worker", no_worker_message(queue, target.address, log)))
         return report
-    names = sorted({p.identity for p in polling})
-    report.cli.append(ok("worker", f"{len(names)} polling {queue}: {', '.join(names)}"))
-    answer = await _ask_worker(client, queue)
+    now = datetime.now(UTC)
+    seen = {p.identity: (now - p.last_access).total_seconds() for p in polling if p.last_access}
+    names = ", ".join(f"{name} (seen {age:.0f} s ago)" for name, age in sorted(seen.items()))
+    report.cli.append(ok("worker", f"{len(seen)} polling {queue}: {names}"))
+    log = target.record.log_of("worker") if target.record else None
+    answer = await _ask_worker(client, queue, log)
     if isinstance(answer, Check):
         report.cli.append(answer)
         return report
@@ -100,7 +104,7 @@ async def _record_check(client: Client, target: Target) -> Check:
     return ok("stack record", f"{target.record_file}: the stack `make up` started")
 
 
-async def _ask_worker(client: Client, queue: str) -> WorkerReport | Check:
+async def _ask_worker(client: Client, queue: str, log: str | None) -> WorkerReport | Check:
     try:
         handle = await client.start_workflow(
             WorkerChecksWorkflow.run,
@@ -111,13 +115,14 @@ async def _ask_worker(client: Client, queue: str) -> WorkerReport | Check:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
         return await asyncio.wait_for(handle.result(), ANSWER_TIMEOUT.total_seconds())
-    except TimeoutError:
-        return fail(
-            "worker checks",
-            f"no worker on {queue} answered within {ANSWER_TIMEOUT.total_seconds():.0f} s",
-            "see the worker's log; it may be overloaded or stopping",
-        )
-    except WorkflowFailureError as exc:
+    except (TimeoutError, WorkflowFailureError) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(exc.cause, TimeoutTemporalError):
+            return fail(
+                "worker checks",
+                f"no worker on {queue} answered within {ANSWER_TIMEOUT.total_seconds():.0f} s: "
+                "it has stopped or is overloaded",
+                f"see the worker's log{f' ({log})' if log else ''}; `make up` restarts it",
+            )
         return fail(
             "worker checks",
             f"the worker's checks failed: {root_message(exc.cause)}",

@@ -2,7 +2,7 @@
 
 In order: `TEMPORAL_ADDRESS` (or an SDK environment-config profile that names an address),
 then `TEMPORAL_PORT` on this machine (the variable `make up` moves Temporal with), then the
-address `make up` recorded (`stack.address`), then the SDK's default `localhost:7233`.
+address `make up` recorded (`adapters.stack_record`), then the SDK's default `localhost:7233`.
 
 The reason travels with the address so the CLI can say which stack it talks to when that is
 not the default, and can warn when the stack `make up` recorded is not the one answering.
@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
 
-from seedance_pipeline.stack.address import StackRecord, read_record, record_path
+from seedance_pipeline.adapters.stack_record import StackRecord, read_record, record_path
 
 DEFAULT_ADDRESS = "localhost:7233"
 _DEFAULT_SPELLINGS = frozenset({"localhost:7233", "127.0.0.1:7233", "[::1]:7233"})

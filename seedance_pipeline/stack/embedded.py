@@ -3,7 +3,7 @@ the ModelArk emulator, the webhook receiver and the worker.
 
 `python -m seedance_pipeline.stack up` starts what is not running yet and waits until each
 part is ready (the worker: until Temporal lists it polling every queue it serves), then
-records where everything listens in `<data dir>/stack.json` (`stack.address`), which every
+records where everything listens in `<data dir>/stack.json` (`adapters.stack_record`), which every
 CLI command reads. A part that dies during start is reported with its own last log lines and
 the log's path, and `up` exits non-zero. `down` stops exactly what `up` started (pid files
 under <data dir>/pids) and removes the record; `demo` runs a small batch end to end on the
@@ -34,10 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from seedance_pipeline.clients.media_probe import matches, probe_video
-from seedance_pipeline.core.pricing import frame_size
-from seedance_pipeline.core.search_attributes import dev_server_flags
-from seedance_pipeline.stack.address import (
+from seedance_pipeline.adapters.stack_record import (
     ROOT,
     StackRecord,
     data_dir,
@@ -45,6 +42,9 @@ from seedance_pipeline.stack.address import (
     remove_record,
     write_record,
 )
+from seedance_pipeline.clients.media_probe import matches, probe_video
+from seedance_pipeline.core.pricing import frame_size
+from seedance_pipeline.core.search_attributes import dev_server_flags
 from seedance_pipeline.stack.binaries import sqlite_file_flags, temporal_cli
 from seedance_pipeline.stack.readiness import (
     log_tail,

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from seedance_pipeline.stack.address import ROOT
+from seedance_pipeline.adapters.stack_record import ROOT
 from seedance_pipeline.stack.binaries import temporal_cli
 from seedance_pipeline.stack.embedded import Ports, down, stack_env, up
 

@@ -16,8 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.checks import WorkerChecksInput, WorkerReport
     from seedance_pipeline.workflows.ops_stubs import worker_checks
 
-CHECKS_TIMEOUT = timedelta(seconds=45)
-"""Route probes, a storage write, a ledger read and a receiver GET, each bounded well below."""
+CHECKS_TIMEOUT = timedelta(seconds=25)
+"""Route probes (10 s each at most), a storage write, a ledger read, a receiver GET (5 s)."""
 
 
 @workflow.defn

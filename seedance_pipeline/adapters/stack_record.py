@@ -7,7 +7,8 @@ needs to tell the truth about that stack: the Temporal namespace's ID (to notice
 server answering on the recorded port), the pids (to notice the stack is gone) and the log
 of each part (to point at the worker's log when no worker polls).
 
-Pure data and file I/O only: the CLI imports it on every start.
+Pure data and file I/O only (here, not in `stack/`, which needs the Temporal binaries): the
+CLI imports it on every start, the stack writes it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
-"""The checkout: `.data/` and `examples/` live there."""
+"""The checkout: `.data/` and `examples/` live there (`make up` runs from it)."""
 DATA_DIR_ENV = "SEEDANCE_DATA_DIR"
 RECORD_NAME = "stack.json"
 
