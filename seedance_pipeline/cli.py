@@ -139,16 +139,18 @@ def _media(flag: str, spec: str, kind: str) -> Reference:
         raise BadArgument(f"{flag} {exc}") from None
 
 
-def _checked(request: GenerationRequest, settings: Settings, label: str = "") -> None:
-    """Every problem of the request (one line each), then private reference hosts."""
-    problems = [f"{label}{p}" for p in validate_request(request, settings)]
+def _checked(request: GenerationRequest, settings: Settings) -> None:
+    """Every problem of the request against this shell's model table, one line each."""
+    problems = [str(p) for p in validate_request(request, settings)]
     if problems:
         raise BadArgument("\n".join(problems))
-    _check_hosts([(label, request)], settings)
 
 
-def _check_hosts(requests: list[tuple[str, GenerationRequest]], settings: Settings) -> None:
-    verdicts = asyncio.run(check_reference_hosts(requests, settings))
+async def _public_references(
+    requests: list[tuple[str, GenerationRequest]], settings: Settings
+) -> None:
+    """Refuse references on private or loopback hosts before anything starts."""
+    verdicts = await check_reference_hosts(requests, settings)
     for warning in verdicts.warnings:
         _out().warn(warning)
     if verdicts.problems:
@@ -297,10 +299,11 @@ def generate(
         raise BadArgument(_pydantic_line(exc)) from None
     _checked(request, settings)
     tokens, estimate, currency = _estimate(settings, request)
-    if not as_json:
-        _out().info(f"estimate: {tokens:,} tokens, about {estimate:.4f} {currency}")
 
     async def go() -> int:
+        await _public_references([("", request)], settings)
+        if not as_json:
+            _out().info(f"estimate: {tokens:,} tokens, about {estimate:.4f} {currency}")
         client = await _client()
         await _warn_without_worker(client, settings)
         started = await start_job(
@@ -428,9 +431,8 @@ def batch(
     except (OSError, UnicodeDecodeError) as exc:
         raise BadArgument(f"cannot read {file}: {exc}") from None
     if not problems:
-        verdicts = asyncio.run(
-            check_reference_hosts([(f"line {r.line}: ", r.request) for r in rows], settings)
-        )
+        labelled = [(f"line {r.line}: ", r.request) for r in rows]
+        verdicts = asyncio.run(check_reference_hosts(labelled, settings))
         for warning in verdicts.warnings:
             _out().warn(warning)
         problems_text = list(verdicts.problems)
@@ -689,6 +691,7 @@ def regenerate(
         for warning in regen.warnings:
             _out().warn(warning)
         _checked(regen.request, settings)
+        await _public_references([("", regen.request)], settings)
         client = client or await _client()
         started = await start_job(client, settings, regen.request)
         if as_json and not wait:
