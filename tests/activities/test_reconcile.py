@@ -33,22 +33,11 @@ from seedance_pipeline.core.reconcile import (
     parse_invoice,
 )
 from seedance_pipeline.core.settings import Settings, load_settings
-from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
+from seedance_pipeline.emulator.testing import EmulatorHandle
 from tests.ledger.support import entry
 
 MINI = "dreamina-seedance-2-0-mini-260615"
 PRO = "dreamina-seedance-2-0-260128"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    with running_emulator(
-        data_dir=tmp_path_factory.mktemp("emulator"),
-        queue_seconds=0.05,
-        run_seconds=0.1,
-        prewarm_media=False,
-    ) as handle:
-        yield handle
 
 
 @pytest.fixture

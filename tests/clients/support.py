@@ -43,7 +43,8 @@ def cli(*args: str) -> CliResult:
 
 
 async def acli(*args: str) -> CliResult:
-    """`cli` from async code: in a thread, so workers on this loop keep running."""
+    """`cli` from async code: in a thread, so workers on this loop keep running. One at a
+    time: the capture swaps the process's sys.stdout and sys.stderr."""
     return await asyncio.to_thread(cli, *args)
 
 
