@@ -75,6 +75,16 @@ app = typer.Typer(
 )
 app.add_typer(costs_app)
 app.add_typer(reconcile_app)
+
+
+@app.callback()
+def _load_settings() -> None:
+    """Seedance generation jobs on Temporal."""
+    # Every command checks this shell's settings first: a value the worker would refuse is
+    # refused here too (exit 2), not carried along and silently ignored.
+    session().settings()
+
+
 DEBUG_ENV = "SEEDANCE_DEBUG"
 RECORD_FIELDS = (
     "job_id",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from seedance_pipeline.core.models import GenerationRequest, Reference
+from seedance_pipeline.core.models import JOB_ID_PATTERN, GenerationRequest, Reference
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import validate_request
 
@@ -114,6 +114,14 @@ def read_batch(path: Path, settings: Settings) -> tuple[list[BatchRow], list[Row
             problems.append(RowProblem(line, str(problem)))
         if job_id is not None and candidates > 1:
             problems.append(RowProblem(line, "job_id and candidates > 1 cannot be combined"))
+        if job_id is not None and not JOB_ID_PATTERN.fullmatch(job_id):
+            problems.append(
+                RowProblem(
+                    line,
+                    f"job_id {job_id!r}: 1-128 characters of letters, digits and . _ : -, "
+                    "starting with a letter or digit",
+                )
+            )
         rows.append(BatchRow(line, request, job_id, candidates))
     return rows, problems
 

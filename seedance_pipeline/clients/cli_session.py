@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from typer.exceptions import TyperException
@@ -95,6 +96,10 @@ def failure(exc: BaseException, session: Session) -> tuple[int, str] | None:
         return EXIT_INVALID, f"config: {exc}"
     if isinstance(exc, BadArgument | RequestInvalid | InvoiceError):
         return EXIT_INVALID, str(exc)
+    if isinstance(exc, ValidationError):  # a value from outside that a model refused
+        return EXIT_INVALID, "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+        )
     if isinstance(exc, Refused):
         return EXIT_INVALID, f"refused: {exc}"
     if isinstance(exc, WorkflowUpdateFailedError):

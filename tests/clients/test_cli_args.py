@@ -156,6 +156,12 @@ def test_a_bad_setting_in_this_shell_is_refused_at_load(monkeypatch: pytest.Monk
     """A value the worker would never accept is not silently carried: exit 2 at once."""
     monkeypatch.setenv("SEEDANCE_STORAGE__URI", "ftp://x")
     assert_one_line_refusal(cli("generate", "a fox"), "SEEDANCE_STORAGE__URI", "ftp")
+    assert_one_line_refusal(cli("status", "job-1"), "SEEDANCE_STORAGE__URI", "ftp")
+    monkeypatch.setenv("SEEDANCE_STORAGE__URI", "/tmp/outputs")
+    monkeypatch.setenv("SEEDANCE_LEDGER__URL", "mysql://u:hunter2@db/ledger")
+    refused = cli("list")
+    assert_one_line_refusal(refused, "SEEDANCE_LEDGER__URL", "'mysql'")
+    assert "hunter2" not in refused.err
 
 
 def test_usage_errors_are_one_line() -> None:
