@@ -97,7 +97,7 @@ def block(bench: dict[str, Any] | None, chaos: dict[str, Any] | None) -> list[st
         BEGIN,
         f"## In five lines ({_when(bench, 'make bench')}, {_when(chaos, 'make chaos')})",
         "",
-        f"- **Throughput:** {rate}; a {cores}-core machine.",
+        f"- **Throughput:** {rate}; measured on {cores} CPU cores.",
         f"- **Provider done to stored:** {_seconds(p50)} median, {_seconds(p95)} p95 with "
         f"callbacks; {_seconds(polled)} median when every callback is lost and polling finds it.",
         f"- **Provider calls per job:** {_count(calls)} with callbacks (the create and one "

@@ -64,4 +64,4 @@ def test_the_bench_renderer_opens_with_its_own_run() -> None:
     )
     page = render_markdown(run)
     assert page.startswith("# Benchmarks\n\n" + summary.BEGIN)
-    assert "1,234 jobs per minute on `make up`" in page and "a 8-core machine" in page
+    assert "1,234 jobs per minute on `make up`" in page and "measured on 8 CPU cores" in page

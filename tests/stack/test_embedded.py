@@ -192,6 +192,9 @@ def test_a_healthy_stack_passes_doctor_and_reconcile_without_a_key(
     report = json.loads(reconcile.out)
     assert report["ok"] and report["routes_checked"] == ["byteplus", "volcengine"]
     assert sum(r["matched"] for r in report["routes"]) >= 1
+    costs = starter_sync(shell, "costs", "--json")  # the stack's ledger, from its record
+    assert costs.code == 0, costs.err
+    assert sum(line["jobs"] for line in json.loads(costs.out)["totals"]) >= 1
 
 
 def test_demo_leaves_a_stack_it_did_not_start_running(stacks: tuple[Stack, Stack]) -> None:
