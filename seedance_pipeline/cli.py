@@ -66,6 +66,7 @@ from seedance_pipeline.core.models import (
 from seedance_pipeline.core.pricing import cost, estimate_tokens
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import validate_request
+from seedance_pipeline.observability.logging import configure_logging
 
 app = typer.Typer(
     add_completion=False,
@@ -882,6 +883,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
+    configure_logging(level="warning")  # a library's warning is a diagnostic: stderr
     code = run()
     sys.stdout.flush()
     sys.stderr.flush()
