@@ -242,10 +242,14 @@ async def _wait_for(
 
 async def _warn_without_worker(client: Client, settings: Settings) -> None:
     """Jobs are durable and wait for a worker; say so when none polls right now."""
+    await _warn_if_nobody_acts(client, settings.temporal.task_queue, "jobs start")
+
+
+async def _warn_if_nobody_acts(client: Client, queue: str, what: str) -> None:
     try:
-        await require_worker(client, settings.temporal.task_queue)
+        await require_worker(client, queue)
     except NoWorker as exc:
-        _out().warn(f"{exc.with_log(session().worker_log())}; jobs wait until one does")
+        _out().warn(f"{exc.with_log(session().worker_log())}; {what} when one does")
 
 
 # ---- jobs --------------------------------------------------------------------------------
@@ -378,8 +382,9 @@ def cancel(job_id: str) -> None:
     """Cancel a running job (a queued provider task is deleted at the provider)."""
 
     async def act(client: Client) -> None:
-        await cancel_job(client, job_id)
+        queue = await cancel_job(client, job_id)
         _out().result(f"cancellation requested for {job_id}")
+        await _warn_if_nobody_acts(client, queue, "the job is cancelled")
 
     _on_job(job_id, act)
 
@@ -389,8 +394,9 @@ def poke(job_id: str) -> None:
     """Ask a running job to check the provider now (for a callback you know was lost)."""
 
     async def act(client: Client) -> None:
-        await poke_job(client, job_id)
+        queue = await poke_job(client, job_id)
         _out().result(f"poked {job_id}")
+        await _warn_if_nobody_acts(client, queue, "the job checks the provider")
 
     _on_job(job_id, act)
 

@@ -64,21 +64,20 @@ class JobUnanswered(RuntimeError):
     """A worker polled the job's queue recently but did not answer in time: it is overloaded,
     or it stopped less than a long poll ago (the server cannot tell them apart yet)."""
 
-    def __init__(self, job_id: str, queue: str, last_seen_seconds: float) -> None:
-        super().__init__(self.message(None, job_id, queue, last_seen_seconds))
+    def __init__(
+        self, job_id: str, queue: str, last_seen_seconds: float, what: str = "status query"
+    ) -> None:
         self.job_id, self.queue, self.last_seen_seconds = job_id, queue, last_seen_seconds
-
-    @staticmethod
-    def message(log: str | None, job_id: str, queue: str, last_seen_seconds: float) -> str:
-        where = f"; the worker's log: {log}" if log else ""
-        return (
-            f"no worker answered the status query of {job_id} within "
-            f"{QUERY_TIMEOUT.total_seconds():.0f} s: the worker polling {queue} was last seen "
-            f"{last_seen_seconds:.0f} s ago and is overloaded or has stopped{where}"
-        )
+        self.what = what
+        super().__init__(self.with_log(None))
 
     def with_log(self, log: str | None) -> str:
-        return self.message(log, self.job_id, self.queue, self.last_seen_seconds)
+        where = f"; the worker's log: {log}" if log else ""
+        return (
+            f"no worker answered the {self.what} of {self.job_id} within "
+            f"{QUERY_TIMEOUT.total_seconds():.0f} s: the worker polling {self.queue} was last "
+            f"seen {self.last_seen_seconds:.0f} s ago and is overloaded or has stopped{where}"
+        )
 
 
 @contextlib.contextmanager
@@ -151,15 +150,20 @@ async def job_status(client: Client, job_id: str) -> JobRecord:
         try:
             record = await handle.query(GenerationWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as exc:
-            if exc.status not in _NO_ANSWER:
+            if not unanswered(exc):
                 raise
-            raise await _why_unanswered(client, job_id) from None
+            raise await why_unanswered(client, job_id) from None
     if record is None:
         raise UnknownJob(f"job {job_id!r} has not started its first step yet")
     return record
 
 
-async def _why_unanswered(client: Client, job_id: str) -> Exception:
+def unanswered(exc: RPCError) -> bool:
+    """A call no worker took in time (a query or an update)."""
+    return exc.status in _NO_ANSWER
+
+
+async def why_unanswered(client: Client, job_id: str, what: str = "status query") -> Exception:
     with known_job(job_id):
         queue = (await handle_for(client, job_id).describe()).task_queue
     live = await live_pollers(client, queue, ("workflow",))
@@ -167,7 +171,7 @@ async def _why_unanswered(client: Client, job_id: str) -> Exception:
         return NoWorker(queue, client.service_client.config.target_host)
     now = datetime.now(UTC)
     seen = min((now - p.last_access).total_seconds() for p in live if p.last_access)
-    return JobUnanswered(job_id, queue, seen)
+    return JobUnanswered(job_id, queue, seen, what)
 
 
 async def describe_job(client: Client, job_id: str) -> WorkflowExecutionDescription:
@@ -179,25 +183,29 @@ async def job_execution_status(client: Client, job_id: str) -> WorkflowExecution
     return (await describe_job(client, job_id)).status
 
 
-async def require_running(client: Client, job_id: str) -> None:
-    """Raise JobFinished (with how it ended) unless the job's workflow still runs."""
+async def require_running(client: Client, job_id: str) -> str:
+    """The running job's task queue; JobFinished (with how it ended) when it has finished."""
     described = await describe_job(client, job_id)
     if described.status == WorkflowExecutionStatus.RUNNING:
-        return
+        return described.task_queue
     outcome = described.typed_search_attributes.get(sa.OUTCOME)
     status = described.status.name.lower() if described.status else "closed"
     how = f"{outcome}, workflow {status}" if outcome else f"workflow {status}"
     raise JobFinished(job_id, how, described.close_time)
 
 
-async def cancel_job(client: Client, job_id: str) -> None:
-    """Request cancellation; JobFinished when there is nothing left to cancel."""
-    await require_running(client, job_id)
+async def cancel_job(client: Client, job_id: str) -> str:
+    """Request cancellation (Temporal keeps it until a worker acts on it); JobFinished when
+    there is nothing left to cancel. Returns the job's queue."""
+    queue = await require_running(client, job_id)
     with known_job(job_id, running=True):
         await handle_for(client, job_id).cancel()
+    return queue
 
 
-async def poke_job(client: Client, job_id: str) -> None:
-    await require_running(client, job_id)
+async def poke_job(client: Client, job_id: str) -> str:
+    """Signal the job to check the provider now (kept until a worker acts on it)."""
+    queue = await require_running(client, job_id)
     with known_job(job_id, running=True):
         await handle_for(client, job_id).signal(GenerationWorkflow.poke)
+    return queue

@@ -11,9 +11,19 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from seedance_pipeline.clients.failures import Refused, root_message
-from seedance_pipeline.clients.jobs import handle_for, job_status, known_job, require_running
+from seedance_pipeline.clients.jobs import (
+    QUERY_TIMEOUT,
+    handle_for,
+    job_status,
+    known_job,
+    require_running,
+    unanswered,
+    why_unanswered,
+)
+from seedance_pipeline.clients.pollers import require_worker
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.models import ExtendRequest, GenerationRequest, JobRecord
 from seedance_pipeline.core.settings import Settings
@@ -75,14 +85,19 @@ async def list_jobs(client: Client, query: str, limit: int = 200) -> list[dict[s
 
 async def extend_job(client: Client, job_id: str, minutes: int) -> JobRecord:
     """Move a running job's deadline; Refused with the job's reason, JobFinished when done."""
-    await require_running(client, job_id)
+    # An update waits for a worker to accept it: without one it would hang, not answer.
+    await require_worker(client, await require_running(client, job_id))
     try:
         with known_job(job_id, running=True):
             return await handle_for(client, job_id).execute_update(
-                GenerationWorkflow.extend, ExtendRequest(minutes=minutes)
+                GenerationWorkflow.extend, ExtendRequest(minutes=minutes), rpc_timeout=QUERY_TIMEOUT
             )
     except WorkflowUpdateFailedError as exc:
         raise Refused(root_message(exc.cause)) from None
+    except RPCError as exc:
+        if not unanswered(exc):
+            raise
+        raise await why_unanswered(client, job_id, "deadline update") from None
 
 
 # ---- regenerate --------------------------------------------------------------------------

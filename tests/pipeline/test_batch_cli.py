@@ -158,3 +158,33 @@ async def test_an_interrupted_batch_lists_what_started_and_how_to_resume(
     assert f"Resume with `starter.py batch {path}`" in said and "Traceback" not in said
     for job in running:
         await cancel_job(client, job)
+
+
+async def test_audio_watermark_and_last_frame_flags_reach_the_job(
+    shell: None, pipeline: Pipeline
+) -> None:
+    job = f"flags-{uuid.uuid4().hex[:10]}"
+    made = await acli(
+        "generate",
+        "a fox with flags",
+        "--duration",
+        "4",
+        "--no-generate-audio",
+        "--watermark",
+        "--keep-last-frame",
+        "--job-id",
+        job,
+    )
+    assert made.code == 0, made.err
+    record = await pipeline.result(job)
+    request = record.request
+    assert (request.generate_audio, request.watermark, request.return_last_frame) == (
+        False,
+        True,
+        True,
+    )
+    assert record.last_frame_uri
+    [task] = await pipeline.tasks_for(record)
+    sent = task.get("request") or {}
+    assert sent.get("generate_audio") is False and sent.get("watermark") is True
+    assert (await acli("generate", "x", "--last-frame")).code == 2  # renamed: not an input role

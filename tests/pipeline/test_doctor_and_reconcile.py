@@ -79,3 +79,15 @@ async def test_no_worker_is_one_line_not_a_wait(
     assert reconcile.code == 5
     errors = [line for line in reconcile.err.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and f"no worker polls {queue}" in errors[0]
+
+    job = f"unworked-{uuid.uuid4().hex[:8]}"
+    started = await acli("generate", "nobody runs me", "--job-id", job)
+    assert started.code == 0 and f"warning: no worker polls {queue}" in started.err
+    assert "jobs start when one does" in started.err
+    extend = await acli("extend", job, "--minutes", "5")
+    assert extend.code == 5 and f"no worker polls {queue}" in extend.err
+    cancel = await acli("cancel", job)
+    assert cancel.code == 0 and f"cancellation requested for {job}" in cancel.out
+    assert "the job is cancelled when one does" in cancel.err
+    assert time.monotonic() - began < 30
+    await client.get_workflow_handle(job).terminate("test done")
