@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 PollerKind = Literal["workflow", "activity"]
 LIVE_WITHIN = timedelta(seconds=90)
@@ -42,15 +43,37 @@ class Poller:
 
 
 async def pollers(client: Client, queue: str, kind: PollerKind) -> list[Poller]:
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-            task_queue_type=_TYPES[kind],
+    """Pollers over every partition of the queue (the enhanced description: the legacy one
+    shows only the root partition, which misses a worker whose polls landed elsewhere)."""
+    try:
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+                report_pollers=True,
+                task_queue_types=[_TYPES[kind]],
+            )
         )
-    )
+        infos = [
+            p
+            for version in described.versions_info.values()
+            for types in version.types_info.values()
+            for p in types.pollers
+        ]
+    except RPCError as exc:
+        if exc.status not in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.INVALID_ARGUMENT):
+            raise
+        legacy = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=_TYPES[kind],
+            )
+        )
+        infos = list(legacy.pollers)
     found: list[Poller] = []
-    for p in described.pollers:
+    for p in infos:
         seen = p.last_access_time.ToDatetime(tzinfo=UTC) if p.HasField("last_access_time") else None
         found.append(Poller(queue, kind, p.identity, seen))
     return found
