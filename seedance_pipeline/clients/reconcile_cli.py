@@ -71,6 +71,8 @@ def reconcile(
     if as_json:
         dumped = result.model_dump(mode="json")
         dumped.update(ok=not result.findings, routes_checked=result.routes_checked)
+        for line, comparison in zip(dumped["invoice"], result.invoice, strict=True):
+            line["status"] = comparison.status(result.tolerance)
         session().out.json(dumped)
     else:
         _print(result)

@@ -8,6 +8,8 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -63,6 +65,28 @@ async def test_reconcile_runs_on_the_worker_and_finds_an_orphan(
 
     unknown = await acli("reconcile", "--route", "nowhere")
     assert unknown.code == 2 and "unknown route 'nowhere'" in unknown.err
+
+
+async def test_the_invoice_is_compared_with_the_workers_ledger(
+    shell: None, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    record = await pipeline.run(GenerationRequest(prompt=f"invoiced {uuid.uuid4().hex[:6]}"))
+    assert record.finished_at and record.tokens and record.cost is not None
+    day = record.finished_at.astimezone(UTC).date().isoformat()
+    invoice = tmp_path / "invoice.csv"
+    invoice.write_text(
+        "date,model,tokens,amount,currency\n"
+        f"{day},{record.model_id},{record.tokens},{record.cost:.6f},{record.currency}\n"
+    )
+    agreed = await acli("reconcile", "--no-provider", "--invoice", str(invoice), "--json")
+    assert agreed.code == 0, agreed.out + agreed.err
+    assert [c["status"] for c in json.loads(agreed.out)["invoice"]] == ["ok"]
+    invoice.write_text(
+        "date,model,tokens,amount,currency\n"
+        f"{day},{record.model_id},{record.tokens + 1},{record.cost:.6f},{record.currency}\n"
+    )
+    differs = await acli("reconcile", "--no-provider", "--invoice", str(invoice))
+    assert differs.code == 1 and "invoice_mismatch" in differs.out
 
 
 async def test_no_worker_is_one_line_not_a_wait(
