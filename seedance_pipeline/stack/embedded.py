@@ -430,6 +430,9 @@ def demo() -> int:
             )
         else:
             down()
+    if code == 0:
+        outputs = stack_env(Ports()).get("SEEDANCE_STORAGE__URI", str(DATA / "outputs"))
+        print(f"the demo's videos (with last frames and manifests) are under {outputs}")
     return code
 
 

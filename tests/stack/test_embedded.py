@@ -205,6 +205,9 @@ def test_demo_leaves_a_stack_it_did_not_start_running(stacks: tuple[Stack, Stack
     assert "demo succeeded" in demo.out
     assert f"the videos are in {a.data / 'outputs'}" in demo.out
     assert "the stack you started is still running" in demo.out
+    assert demo.out.rstrip().splitlines()[-1] == (
+        f"the demo's videos (with last frames and manifests) are under {a.data / 'outputs'}"
+    )
     for part, pid in before.items():
         assert a.pid(part) == pid
         os.kill(pid, 0)  # still alive
