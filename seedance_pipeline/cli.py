@@ -82,8 +82,9 @@ app.add_typer(reconcile_app)
 def _load_settings() -> None:
     """Seedance generation jobs on Temporal."""
     # Every command checks this shell's settings first: a value the worker would refuse is
-    # refused here too (exit 2), not carried along and silently ignored.
-    session().settings()
+    # refused here too (exit 2), not carried along and silently ignored. Help still shows.
+    if "--help" not in session().argv:
+        session().settings()
 
 
 DEBUG_ENV = "SEEDANCE_DEBUG"
@@ -861,10 +862,11 @@ def reset(model: str) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure a user can act on is one line on stderr."""
     current = new_session()
+    current.argv = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         code = command.main(
-            args=list(sys.argv[1:] if argv is None else argv),
+            args=current.argv,
             prog_name="starter.py",
             standalone_mode=False,
         )

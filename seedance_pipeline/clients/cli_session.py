@@ -42,6 +42,7 @@ class Session:
     _settings: Settings | None = None
     _client: Client | None = None
     target: Target | None = None
+    argv: list[str] = field(default_factory=list)
 
     def settings(self) -> Settings:
         """This shell's settings, checked at load (a bad value is refused: exit 2)."""
