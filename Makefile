@@ -5,13 +5,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down demo test lint format typecheck pytest clean
+.PHONY: help venv up down demo doctor test lint format typecheck pytest clean
 
 help:
 	@echo "make demo   - set up everything and run three jobs end to end on the embedded stack"
 	@echo "make test   - lint (ruff, mypy) and the whole test suite, as CI runs it"
-	@echo "make up     - start the embedded stack in the background (Web UI on :8233)"
+	@echo "make up     - start the embedded stack; ready once the worker polls its queues"
 	@echo "make down   - stop what 'make up' started"
+	@echo "make doctor - the stack's health: this shell's view and the worker's own checks"
 	@echo "make chaos  - fault scenarios against the embedded stack -> docs/reliability.md"
 
 $(STAMP): pyproject.toml
@@ -30,6 +31,9 @@ down:
 
 demo: $(STAMP)
 	$(BIN)/python -m seedance_pipeline.stack demo
+
+doctor: $(STAMP)
+	$(BIN)/python starter.py doctor
 
 .PHONY: screenshots chromium
 chromium:  # headless Chromium for the screenshot tests (Debian's package)

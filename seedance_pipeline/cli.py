@@ -1,139 +1,248 @@
-"""The CLI: start, watch and steer generation jobs. Thin over `clients/`.
+"""The CLI: start, watch and steer generation jobs on the stack that is running.
 
-Requests are validated against the model's limits before anything starts; exit codes:
-0 done (and succeeded, with --wait), 1 a job did not succeed, 2 invalid request or config,
-3 Temporal unreachable, 4 unknown job.
+Thin over `clients/`: every command reaches the Temporal `clients.target` picks (saying so when
+it is not the default), validates its flags and the request before anything starts, writes
+results to stdout and diagnostics to stderr, and turns every error a user can act on into one
+line and an exit code (`clients.cli_session`): 0 done (succeeded, with --wait), 1 a job did
+not succeed, 2 a bad flag, request, file or config or a refused operation, 3 Temporal
+unreachable, 4 unknown job, 5 no worker polls the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
+import traceback
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from temporalio.client import Client
+from typer.exceptions import Abort
 
 from seedance_pipeline.clients import doctor_live
-from seedance_pipeline.clients.batch_file import parse_media, read_batch
+from seedance_pipeline.clients.batch_file import BatchRow, parse_media, read_batch
+from seedance_pipeline.clients.cli_output import Output, table
+from seedance_pipeline.clients.cli_session import (
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    BadArgument,
+    failure,
+    new_session,
+    session,
+)
 from seedance_pipeline.clients.costs_cli import app as costs_app
+from seedance_pipeline.clients.doctor import doctor
 from seedance_pipeline.clients.health import breaker_states, force_breaker
-from seedance_pipeline.clients.jobs import UnknownJob, cancel_job, job_status, poke_job, start_job
+from seedance_pipeline.clients.jobs import cancel_job, job_status, poke_job, start_job
 from seedance_pipeline.clients.ops import (
-    Refused,
-    doctor,
     extend_job,
+    is_manifest_source,
     list_jobs,
     list_query,
     regeneration,
 )
-from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
+from seedance_pipeline.clients.pollers import NoWorker, require_worker
+from seedance_pipeline.clients.reconcile_cli import app as reconcile_app
+from seedance_pipeline.clients.reference_hosts import check_reference_hosts
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
-from seedance_pipeline.core.estimate import Estimate, estimate
-from seedance_pipeline.core.models import GenerationRequest, JobRecord, Reference
-from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
-from seedance_pipeline.core.validation import RequestInvalid, validate_request
+from seedance_pipeline.core.checks import Check, CheckStatus
+from seedance_pipeline.core.estimate import estimate
+from seedance_pipeline.core.job_id import derive_job_id
+from seedance_pipeline.core.job_state import TERMINAL_JOB_STATES
+from seedance_pipeline.core.models import (
+    EXTEND_MAX_MINUTES,
+    JOB_ID_PATTERN,
+    GenerationRequest,
+    JobRecord,
+    JobState,
+    Outcome,
+    Reference,
+)
+from seedance_pipeline.core.settings import Settings
+from seedance_pipeline.core.validation import validate_request
+from seedance_pipeline.observability.logging import configure_logging
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Seedance generation jobs on Temporal."
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Seedance generation jobs on Temporal.",
 )
 app.add_typer(costs_app)
-console = Console(stderr=True)
-EXIT_FAILED, EXIT_INVALID, EXIT_NO_TEMPORAL, EXIT_UNKNOWN = 1, 2, 3, 4
-TERMINAL = {"succeeded", "failed", "rejected", "cancelled"}
+app.add_typer(reconcile_app)
+
+
+@app.callback()
+def _load_settings() -> None:
+    """Seedance generation jobs on Temporal."""
+    # Every command checks this shell's settings first: a value the worker would refuse is
+    # refused here too (exit 2), not carried along and silently ignored. Help still shows.
+    if "--help" not in session().argv:
+        session().settings()
+
+
+DEBUG_ENV = "SEEDANCE_DEBUG"
+RECORD_FIELDS = (
+    "job_id",
+    "state",
+    "outcome",
+    "model",
+    "model_id",
+    "route",
+    "provider_task_id",
+    "resolution",
+    "ratio",
+    "duration",
+    "tokens",
+    "cost",
+    "currency",
+    "video_uri",
+    "last_frame_uri",
+    "manifest_uri",
+)
+
+
+def _out() -> Output:
+    return session().out
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        console.print(f"[red]config error:[/] {exc}")
-        raise typer.Exit(EXIT_INVALID) from None
+    return session().settings()
 
 
 async def _client() -> Client:
+    return await session().client()
+
+
+# ---- arguments ---------------------------------------------------------------------------
+
+
+def _job_id(value: str, what: str = "JOB_ID") -> str:
+    if not JOB_ID_PATTERN.fullmatch(value):
+        shown = repr(value) if value else "empty"
+        raise BadArgument(
+            f"{what} {shown}: 1-128 characters of letters, digits and . _ : -, starting "
+            "with a letter or digit"
+        )
+    return value
+
+
+def _references(
+    images: Sequence[str], videos: Sequence[str], audios: Sequence[str]
+) -> list[Reference]:
+    refs: list[Reference] = []
+    for flag, kind, specs in (("--image", "image", images), ("--video", "video", videos)):
+        for spec in specs:
+            refs.append(_media(flag, spec, kind))
+    refs += [_media("--audio", spec, "audio") for spec in audios]
+    return refs
+
+
+def _media(flag: str, spec: str, kind: str) -> Reference:
     try:
-        return await connect()
-    except TemporalUnavailable as exc:
-        console.print(f"[red]Temporal unavailable:[/] {exc}")
-        raise typer.Exit(EXIT_NO_TEMPORAL) from None
+        return parse_media(spec, kind)
+    except ValueError as exc:
+        raise BadArgument(f"{flag} {exc}") from None
 
 
-def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def _checked(request: GenerationRequest, settings: Settings) -> None:
+    """Every problem of the request against this shell's model table, one line each."""
+    problems = [str(p) for p in validate_request(request, settings)]
+    if problems:
+        raise BadArgument("\n".join(problems))
 
 
-def _estimate(settings: Settings, request: GenerationRequest) -> Estimate:
-    """What the job's `resolve_model` will record, before the workflow starts."""
-    return estimate(request, settings)
+async def _public_references(
+    requests: list[tuple[str, GenerationRequest]], settings: Settings
+) -> None:
+    """Refuse references on private or loopback hosts before anything starts."""
+    verdicts = await check_reference_hosts(requests, settings)
+    for warning in verdicts.warnings:
+        _out().warn(warning)
+    if verdicts.problems:
+        raise BadArgument("\n".join(verdicts.problems))
+
+
+def _estimate(settings: Settings, request: GenerationRequest) -> tuple[int, float, str]:
+    """Tokens, cost and currency before anything is paid: what the job's `resolve_model`
+    will record (`core.estimate`, the one estimate)."""
+    guess = estimate(request, settings)
+    return guess.tokens, guess.cost, guess.currency
+
+
+# ---- records -----------------------------------------------------------------------------
 
 
 def _print_record(record: JobRecord, as_json: bool) -> None:
+    out = _out()
     if as_json:
-        print(json.dumps(record.summary(), indent=2))
+        out.json(record.summary())
         return
     s = record.summary()
-    table = Table(show_header=False, box=None)
-    for key in (
-        "job_id",
-        "state",
-        "outcome",
-        "model",
-        "model_id",
-        "route",
-        "provider_task_id",
-        "resolution",
-        "ratio",
-        "duration",
-        "tokens",
-        "cost",
-        "currency",
-        "video_uri",
-        "last_frame_uri",
-        "manifest_uri",
-    ):
+    t = table("field", "value")
+    t.show_header = False
+    t.box = None
+    for key in RECORD_FIELDS:
         if s.get(key) is not None:
-            table.add_row(f"[bold]{key}[/]", str(s[key]))
+            t.add_row(key, str(s[key]))
     if record.error:
-        table.add_row("[bold red]error[/]", f"{record.error.code}: {record.error.message}")
-    console.print(table)
+        t.add_row("error", f"{record.error.code}: {record.error.message}")
+    out.table(t)
     if record.timeline:
-        console.print("[bold]timeline[/]")
+        out.result("timeline")
         for change in record.timeline:
-            console.print(f"  {change.at.isoformat()}  {change.state.value} {change.note}")
+            out.result(f"  {change.at.isoformat()}  {change.state.value} {change.note}")
     if len(record.attempts) > 1 or any(a.error for a in record.attempts):
-        console.print("[bold]attempts[/]")
+        out.result("attempts")
         for a in record.attempts:
             err = f" {a.error.code}: {a.error.message}" if a.error else ""
-            console.print(
+            out.result(
                 f"  #{a.submit_no} {a.model_id} task={a.provider_task_id} status={a.status}{err}"
             )
+
+
+def _succeeded(record: JobRecord) -> bool:
+    return record.outcome == Outcome.SUCCEEDED
 
 
 async def _wait_for(
     client: Client, job_id: str, quiet: bool = False, on_state: Callable[[str], None] | None = None
 ) -> JobRecord:
-    """Follow a job until its record is final (the state turns terminal after the manifest)."""
-    last = None
+    """Follow a job until its record is final, through the `status` query (which answers for
+    finished jobs too, whether their workflow completed or failed)."""
+    last: JobState | None = None
     while True:
         record = await job_status(client, job_id)
         if on_state is not None:
             on_state(record.state.value)
-        if not quiet and record.state.value != last:
-            console.print(f"[cyan]{job_id}[/] {record.state.value}")
-            last = record.state.value
-        if record.state.value in TERMINAL:
+        if not quiet and record.state != last:
+            _out().info(f"{job_id} {record.state.value}")
+            last = record.state
+        if record.state in TERMINAL_JOB_STATES:
             return record
         await asyncio.sleep(0.5)
+
+
+async def _warn_without_worker(client: Client, settings: Settings) -> None:
+    """Jobs are durable and wait for a worker; say so when none polls right now."""
+    await _warn_if_nobody_acts(client, settings.temporal.task_queue, "jobs start")
+
+
+async def _warn_if_nobody_acts(client: Client, queue: str, what: str) -> None:
+    try:
+        await require_worker(client, queue)
+    except NoWorker as exc:
+        _out().warn(f"{exc.with_log(session().worker_log())}; {what} when one does")
+
+
+# ---- jobs --------------------------------------------------------------------------------
 
 
 @app.command()
@@ -143,26 +252,39 @@ def generate(
     duration: Annotated[int, typer.Option(help="seconds (-1: model chooses)")] = 5,
     resolution: Annotated[str | None, typer.Option()] = None,
     ratio: Annotated[str | None, typer.Option()] = None,
-    image: Annotated[list[str] | None, typer.Option(help="URL[:ROLE], repeatable")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option(help="URL[:ROLE] (first_frame, last_frame, ...)")
+    ] = None,
     video: Annotated[list[str] | None, typer.Option(help="reference video URL")] = None,
     audio: Annotated[list[str] | None, typer.Option(help="reference audio URL")] = None,
-    last_frame: Annotated[
-        bool, typer.Option("--last-frame", help="also store the last frame")
+    keep_last_frame: Annotated[
+        bool, typer.Option("--keep-last-frame", help="also store the output's last frame")
+    ] = False,
+    generate_audio: Annotated[
+        bool | None,
+        typer.Option(
+            "--generate-audio/--no-generate-audio", help="audio track (default: the model's)"
+        ),
+    ] = None,
+    watermark: Annotated[
+        bool, typer.Option("--watermark/--no-watermark", help="provider watermark")
     ] = False,
     seed: Annotated[int, typer.Option()] = -1,
     route: Annotated[str | None, typer.Option()] = None,
-    service_tier: Annotated[str, typer.Option()] = "default",
+    service_tier: Annotated[str, typer.Option(help="default or flex")] = "default",
     job_id: Annotated[str | None, typer.Option(help="your idempotency key")] = None,
-    candidate: Annotated[int, typer.Option(help="candidate index of the same prompt")] = 0,
+    candidate: Annotated[
+        int, typer.Option(min=0, max=99, help="candidate index of the same prompt")
+    ] = 0,
     rerun: Annotated[bool, typer.Option(help="run again even if the job finished")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the outcome")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start one generation job (validated first; a duplicate start returns the same job)."""
     settings = _settings()
-    refs: list[Reference] = [parse_media(i, "image") for i in image or []]
-    refs += [parse_media(v, "video") for v in video or []]
-    refs += [parse_media(a, "audio") for a in audio or []]
+    if job_id is not None:
+        _job_id(job_id, "--job-id")
+    refs = _references(image or [], video or [], audio or [])
     try:
         request = GenerationRequest(
             prompt=prompt,
@@ -171,76 +293,73 @@ def generate(
             resolution=resolution,
             ratio=ratio,
             references=tuple(refs),
-            return_last_frame=last_frame,
+            return_last_frame=keep_last_frame,
+            generate_audio=generate_audio,
+            watermark=watermark,
             seed=seed,
             route=route,
-            service_tier=service_tier,
+            service_tier=service_tier,  # validated by pydantic
         )
     except ValueError as exc:
-        console.print(f"[red]invalid request:[/] {exc}")
-        raise typer.Exit(EXIT_INVALID) from None
-    problems = validate_request(request, settings)
-    if problems:
-        for problem in problems:
-            console.print(f"[red]invalid request:[/] {problem}")
-        raise typer.Exit(EXIT_INVALID)
-    guess = _estimate(settings, request)
-    if not as_json:
-        console.print(f"estimate: {guess.tokens:,} tokens, about {guess.cost:.4f} {guess.currency}")
+        raise BadArgument(_pydantic_line(exc)) from None
+    _checked(request, settings)
+    tokens, estimate, currency = _estimate(settings, request)
 
     async def go() -> int:
-        client = await _client()
-        try:
-            started = await start_job(
-                client, settings, request, job_id=job_id, candidate=candidate, rerun=rerun
-            )
-        except RequestInvalid as exc:
-            console.print(f"[red]invalid request:[/] {exc}")
-            return EXIT_INVALID
-        verb = "already exists" if started.existed else "started"
+        await _public_references([("", request)], settings)
         if not as_json:
-            console.print(f"job [bold]{started.job_id}[/] {verb}")
+            _out().info(f"estimate: {tokens:,} tokens, about {estimate:.4f} {currency}")
+        client = await _client()
+        await _warn_without_worker(client, settings)
+        started = await start_job(
+            client, settings, request, job_id=job_id, candidate=candidate, rerun=rerun
+        )
         if not wait:
             if as_json:
-                print(
-                    json.dumps(
-                        {
-                            "job_id": started.job_id,
-                            "existed": started.existed,
-                            "estimated_tokens": guess.tokens,
-                            "estimated_cost": guess.cost,
-                            "currency": guess.currency,
-                        }
-                    )
+                _out().json(
+                    {
+                        "job_id": started.job_id,
+                        "existed": started.existed,
+                        "estimated_tokens": tokens,
+                        "estimated_cost": estimate,
+                        "currency": currency,
+                    }
                 )
+            else:
+                verb = "already exists" if started.existed else "started"
+                _out().result(f"job {started.job_id} {verb}")
             return 0
+        if not as_json:
+            _out().info(
+                f"job {started.job_id} {'already exists' if started.existed else 'started'}"
+            )
         record = await _wait_for(client, started.job_id, quiet=as_json)
         _print_record(record, as_json)
-        return 0 if record.outcome and record.outcome.value == "succeeded" else EXIT_FAILED
+        return 0 if _succeeded(record) else EXIT_FAILED
 
-    raise typer.Exit(_run(go()))
+    raise typer.Exit(asyncio.run(go()))
 
 
-def _on_job(job_id: str, action: Callable[[Client], Awaitable[str | None]]) -> None:
-    """Run one operation on a job; an unknown job is said plainly (exit 4)."""
+def _pydantic_line(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors())
+    return str(exc)
 
-    async def go() -> int:
-        client = await _client()
-        try:
-            message = await action(client)
-        except UnknownJob as exc:
-            console.print(f"[red]{exc}[/]")
-            return EXIT_UNKNOWN
-        if message:
-            console.print(message)
-        return 0
 
-    raise typer.Exit(_run(go()))
+def _on_job(job_id: str, action: Callable[[Client], Any]) -> None:
+    """Run one operation on an existing job (its ID checked first)."""
+    _job_id(job_id)
+
+    async def go() -> None:
+        await action(await _client())
+
+    asyncio.run(go())
 
 
 @app.command()
 def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a job: state timeline, attempts, error, URIs, cost."""
+    """Show a job: state timeline, attempts, error, URIs, cost (finished jobs too)."""
 
     async def show(client: Client) -> None:
         _print_record(await job_status(client, job_id), as_json)
@@ -250,24 +369,47 @@ def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
 
 @app.command()
 def cancel(job_id: str) -> None:
-    """Cancel a job (a queued provider task is deleted at the provider)."""
+    """Cancel a running job (a queued provider task is deleted at the provider)."""
 
-    async def act(client: Client) -> str:
-        await cancel_job(client, job_id)
-        return f"cancellation requested for {job_id}"
+    async def act(client: Client) -> None:
+        queue = await cancel_job(client, job_id)
+        _out().result(f"cancellation requested for {job_id}")
+        await _warn_if_nobody_acts(client, queue, "the job is cancelled")
 
     _on_job(job_id, act)
 
 
 @app.command()
 def poke(job_id: str) -> None:
-    """Ask a job to check the provider now (for a callback you know was lost)."""
+    """Ask a running job to check the provider now (for a callback you know was lost)."""
 
-    async def act(client: Client) -> str:
-        await poke_job(client, job_id)
-        return f"poked {job_id}"
+    async def act(client: Client) -> None:
+        queue = await poke_job(client, job_id)
+        _out().result(f"poked {job_id}")
+        await _warn_if_nobody_acts(client, queue, "the job checks the provider")
 
     _on_job(job_id, act)
+
+
+@app.command()
+def extend(
+    job_id: str,
+    minutes: Annotated[
+        int, typer.Option(min=1, max=EXTEND_MAX_MINUTES, help="how much later (minutes)")
+    ],
+) -> None:
+    """Move a running job's deadline later (refused for finished jobs and past the maximum)."""
+
+    async def act(client: Client) -> None:
+        record = await extend_job(client, job_id, minutes)
+        _out().result(
+            f"{job_id}: deadline extended, {record.deadline_extension_minutes} min in all"
+        )
+
+    _on_job(job_id, act)
+
+
+# ---- batch -------------------------------------------------------------------------------
 
 
 def _progress_text(states: dict[str, str], outcomes: Counter[str]) -> str:
@@ -280,87 +422,163 @@ def _progress_text(states: dict[str, str], outcomes: Counter[str]) -> str:
 @app.command()
 def batch(
     file: Path,
-    concurrency: Annotated[int, typer.Option(help="jobs in flight at once")] = 20,
+    concurrency: Annotated[int, typer.Option(min=1, help="jobs in flight at once")] = 20,
     wait: Annotated[bool, typer.Option(help="wait for every job to finish")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and estimate every row; start nothing")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run a JSONL/CSV batch: validate every row first, start, follow, summarise."""
     settings = _settings()
-    if not file.exists():
-        console.print(f"[red]no such file:[/] {file}")
-        raise typer.Exit(EXIT_INVALID)
-    rows, problems = read_batch(file, settings)
-    if problems:
-        for problem in problems:
-            console.print(f"[red]invalid:[/] {problem}")
-        console.print(f"{len(problems)} problem(s); nothing was started")
-        raise typer.Exit(EXIT_INVALID)
+    if not file.is_file():
+        raise BadArgument(f"no such file: {file}")
+    try:
+        rows, problems = read_batch(file, settings)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadArgument(f"cannot read {file}: {exc}") from None
+    if not problems:
+        labelled = [(f"line {r.line}: ", r.request) for r in rows]
+        verdicts = asyncio.run(check_reference_hosts(labelled, settings))
+        for warning in verdicts.warnings:
+            _out().warn(warning)
+        problems_text = list(verdicts.problems)
+    else:
+        problems_text = [str(p) for p in problems]
+    if problems_text:
+        raise BadArgument(
+            "\n".join(problems_text) + f"\n{len(problems_text)} problem(s); nothing was started"
+        )
     jobs = [(row, c) for row in rows for c in range(row.candidates)]
-    raise typer.Exit(_run(_run_batch(settings, jobs, concurrency, wait, as_json)))
+    if dry_run:
+        _dry_run(settings, jobs, as_json)
+        return
+    raise typer.Exit(asyncio.run(_run_batch(settings, file, jobs, concurrency, wait, as_json)))
+
+
+def _planned_id(row: BatchRow, candidate: int) -> str:
+    return row.job_id or derive_job_id(row.request, candidate)
+
+
+def _dry_run(settings: Settings, jobs: list[tuple[BatchRow, int]], as_json: bool) -> None:
+    """Every job the batch would start, its estimate, and the totals per currency."""
+    planned = []
+    totals: dict[str, float] = {}
+    tokens_total = 0
+    for row, candidate in jobs:
+        tokens, estimate, currency = _estimate(settings, row.request)
+        tokens_total += tokens
+        totals[currency] = totals.get(currency, 0.0) + estimate
+        planned.append(
+            {
+                "line": row.line,
+                "job_id": _planned_id(row, candidate),
+                "model": row.request.model or settings.default_model,
+                "resolution": row.request.resolution
+                or settings.model(row.request.model or settings.default_model).default_resolution,
+                "duration": row.request.duration,
+                "estimated_tokens": tokens,
+                "estimated_cost": estimate,
+                "currency": currency,
+            }
+        )
+    cost_totals = {c: round(v, 6) for c, v in sorted(totals.items())}
+    if as_json:
+        _out().json(
+            {
+                "dry_run": True,
+                "jobs": planned,
+                "total": {"jobs": len(planned), "tokens": tokens_total, "cost": cost_totals},
+            }
+        )
+        return
+    t = table("line", "job", "model", "res", "dur", "tokens", "cost", title="batch (dry run)")
+    for p in planned:
+        t.add_row(
+            str(p["line"]),
+            str(p["job_id"]),
+            str(p["model"]),
+            str(p["resolution"]),
+            str(p["duration"]),
+            f"{p['estimated_tokens']:,}",
+            f"{p['estimated_cost']:.4f} {p['currency']}",
+        )
+    _out().table(t)
+    money = ", ".join(f"{v:.4f} {c}" for c, v in cost_totals.items())
+    _out().result(f"total: {len(planned)} jobs, {tokens_total:,} tokens, about {money}")
+    _out().info("dry run: nothing was started")
 
 
 async def _run_batch(
-    settings: Settings, jobs: list[Any], concurrency: int, wait: bool, as_json: bool
+    settings: Settings,
+    file: Path,
+    jobs: list[tuple[BatchRow, int]],
+    concurrency: int,
+    wait: bool,
+    as_json: bool,
 ) -> int:
     client = await _client()
-    gate = asyncio.Semaphore(max(1, concurrency))
+    await _warn_without_worker(client, settings)
+    gate = asyncio.Semaphore(concurrency)
     records: dict[str, JobRecord] = {}
-    started_ids: list[str] = []
+    started: dict[str, bool] = {}
+    """job ID -> it existed already (a rerun of the same file starts nothing new)."""
     outcomes: Counter[str] = Counter()
     states: dict[str, str] = {}
+    out = _out()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        disable=as_json,
+        console=out.err,
+        disable=as_json or not out.err.is_terminal,
+        transient=True,
     ) as progress:
         bar = progress.add_task("jobs", total=len(jobs))
 
-        async def one(row: Any, candidate: int) -> None:
+        async def one(row: BatchRow, candidate: int) -> None:
             async with gate:
-                started = await start_job(
+                job = await start_job(
                     client, settings, row.request, job_id=row.job_id, candidate=candidate
                 )
-                started_ids.append(started.job_id)
+                started[job.job_id] = job.existed
                 if wait:
 
-                    def seen(state: str, job: str = started.job_id) -> None:
-                        states[job] = state
+                    def seen(state: str, job_id: str = job.job_id) -> None:
+                        states[job_id] = state
                         progress.update(bar, description=_progress_text(states, outcomes))
 
-                    record = await _wait_for(client, started.job_id, quiet=True, on_state=seen)
-                    states.pop(started.job_id, None)
-                    records[started.job_id] = record
+                    record = await _wait_for(client, job.job_id, quiet=True, on_state=seen)
+                    states.pop(job.job_id, None)
+                    records[job.job_id] = record
                     outcomes[record.outcome.value if record.outcome else "unknown"] += 1
                 progress.update(bar, advance=1, description=_progress_text(states, outcomes))
 
         try:
             await asyncio.gather(*(one(row, c) for row, c in jobs))
-        except asyncio.CancelledError:
-            console.print(
-                f"interrupted: {len(started_ids)} job(s) started keep running; follow "
-                "them with `starter.py status JOB_ID` or the Web UI"
-            )
+        except BaseException:
+            _interrupted(file, started, len(jobs), as_json)
             raise
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "jobs": [r.summary() for r in records.values()],
-                    "started": started_ids,
-                    "outcomes": dict(outcomes),
-                },
-                indent=2,
-            )
+        out.json(
+            {
+                "jobs": [r.summary() for r in records.values()],
+                "started": list(started),
+                "outcomes": dict(outcomes),
+            }
         )
+    elif not wait:
+        t = table("job", "status", title=f"{len(started)} job(s) started")
+        for job_id, existed in started.items():
+            t.add_row(job_id, "existed" if existed else "started")
+        out.table(t)
+        out.info("follow them with `starter.py status JOB_ID`, `starter.py list` or the Web UI")
     else:
-        table = Table(title="batch summary")
-        for col in ("job", "outcome", "model", "res", "dur", "tokens", "cost", "video"):
-            table.add_column(col)
+        t = table("job", "outcome", "model", "res", "dur", "tokens", "cost", "video / error")
+        t.title = "batch summary"
         for record in records.values():
-            table.add_row(
+            t.add_row(
                 record.job_id,
                 record.outcome.value if record.outcome else "-",
                 record.model_alias or "-",
@@ -370,14 +588,27 @@ async def _run_batch(
                 f"{record.cost or 0:.4f} {record.currency or ''}",
                 record.video_uri or (record.error.code if record.error else "-"),
             )
-        Console().print(table)
+        out.table(t)
     if not wait:
         return 0
-    return (
-        0
-        if all(r.outcome and r.outcome.value == "succeeded" for r in records.values())
-        else EXIT_FAILED
+    return 0 if all(_succeeded(r) for r in records.values()) else EXIT_FAILED
+
+
+def _interrupted(file: Path, started: dict[str, bool], total: int, as_json: bool) -> None:
+    """What started keeps running: list it (stdout) and say how to pick up the rest."""
+    out = _out()
+    if as_json:
+        out.json({"interrupted": True, "started": list(started), "total": total})
+    else:
+        for job_id in started:
+            out.result(job_id)
+    out.info(
+        f"interrupted: {len(started)} of {total} job(s) started and keep running (IDs above). "
+        f"Resume with `starter.py batch {file}`: jobs already started are not started again"
     )
+
+
+# ---- list, regenerate --------------------------------------------------------------------
 
 
 @app.command(name="list")
@@ -386,27 +617,42 @@ def list_(
     outcome: Annotated[str | None, typer.Option(help="e.g. rejected_moderation")] = None,
     model: Annotated[str | None, typer.Option(help="model alias")] = None,
     since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    limit: Annotated[int, typer.Option()] = 200,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 200,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List jobs by state, outcome, model and start date (Temporal visibility)."""
+    for flag, value, allowed in (
+        ("--state", state, [s.value for s in JobState]),
+        ("--outcome", outcome, [o.value for o in Outcome]),
+    ):
+        if value is not None and value not in allowed:
+            raise BadArgument(f"{flag} {value!r}: not one of {', '.join(allowed)}")
     try:
         query = list_query(state, outcome, model, date.fromisoformat(since) if since else None)
     except ValueError as exc:
-        console.print(f"[red]invalid filter:[/] {exc}")
-        raise typer.Exit(EXIT_INVALID) from None
+        raise BadArgument(f"invalid filter: {exc}") from None
 
-    async def go() -> int:
+    async def go() -> None:
         rows = await list_jobs(await _client(), query, limit)
         if as_json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        table = Table(title=f"{len(rows)} job(s): {query}")
-        for col in ("job", "state", "outcome", "model", "task", "cost", "error", "started"):
-            table.add_column(col)
+            _out().json(rows)
+            return
+        t = table(
+            "job",
+            "status",
+            "state",
+            "outcome",
+            "model",
+            "task",
+            "cost",
+            "error",
+            "started",
+            title=f"{len(rows)} job(s): {query}",
+        )
         for r in rows:
-            table.add_row(
+            t.add_row(
                 r["job_id"],
+                (r["status"] or "-").lower(),
                 r["state"] or "-",
                 r["outcome"] or "-",
                 r["model"] or "-",
@@ -415,25 +661,9 @@ def list_(
                 r["error_code"] or "-",
                 (r["started"] or "-")[:19],
             )
-        Console().print(table)
-        return 0
+        _out().table(t)
 
-    raise typer.Exit(_run(go()))
-
-
-@app.command()
-def extend(job_id: str, minutes: Annotated[int, typer.Option(help="how much later")]) -> None:
-    """Move a running job's deadline later (refused for finished jobs and past the maximum)."""
-
-    async def act(client: Client) -> str:
-        try:
-            record = await extend_job(client, job_id, minutes)
-        except Refused as exc:
-            console.print(f"[red]refused:[/] {exc}")
-            raise typer.Exit(EXIT_INVALID) from None
-        return f"{job_id}: deadline extended, {record.deadline_extension_minutes} min in all"
-
-    _on_job(job_id, act)
+    asyncio.run(go())
 
 
 @app.command()
@@ -441,38 +671,51 @@ def regenerate(
     source: Annotated[str, typer.Argument(help="JOB_ID or a manifest URI/path")],
     model_id: Annotated[str | None, typer.Option(help="use another exact model ID")] = None,
     same_seed: Annotated[bool, typer.Option(help="pin the seed the provider used")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="send a model ID that is not in config anyway")
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start a new job with exactly the stored request (prompt, references, parameters, model
-    ID with its date suffix)."""
+    ID with its date suffix); refused when that model ID left config, unless --force."""
     settings = _settings()
+    manifest = is_manifest_source(source)
+    if not manifest:
+        _job_id(source, "SOURCE")
 
     async def go() -> int:
-        needs_temporal = not (source.endswith(".json") or source.startswith(("file:", "s3:")))
-        client = await _client()
+        client = None if manifest else await _client()
         try:
-            regen = await regeneration(
-                client if needs_temporal else None, settings, source, model_id, same_seed
+            regen = await regeneration(client, settings, source, model_id, same_seed)
+        except (OSError, ValueError) as exc:
+            raise BadArgument(f"{source}: {exc}") from None
+        if regen.unknown_model_id and not force:
+            raise BadArgument(
+                f"{regen.warnings[0]}; the provider may no longer serve it. Pass --force to "
+                "send it anyway, or --model-id with a configured ID"
             )
-        except (UnknownJob, ValueError, OSError) as exc:
-            console.print(f"[red]{exc}[/]")
-            return EXIT_UNKNOWN
         for warning in regen.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            _out().warn(warning)
+        _checked(regen.request, settings)
+        await _public_references([("", regen.request)], settings)
+        client = client or await _client()
         started = await start_job(client, settings, regen.request)
-        console.print(
-            f"regenerated {source} as job [bold]{started.job_id}[/] ({regen.request.model_id})"
-        )
+        if as_json and not wait:
+            _out().json({"job_id": started.job_id, "warnings": regen.warnings})
+            return 0
+        line = f"regenerated {source} as job {started.job_id} ({regen.request.model_id})"
+        (_out().info if wait else _out().result)(line)
         if not wait:
-            if as_json:
-                print(json.dumps({"job_id": started.job_id, "warnings": regen.warnings}))
             return 0
         record = await _wait_for(client, started.job_id, quiet=as_json)
         _print_record(record, as_json)
-        return 0 if record.outcome and record.outcome.value == "succeeded" else EXIT_FAILED
+        return 0 if _succeeded(record) else EXIT_FAILED
 
-    raise typer.Exit(_run(go()))
+    raise typer.Exit(asyncio.run(go()))
+
+
+# ---- doctor, setup -----------------------------------------------------------------------
 
 
 @app.command(name="doctor")
@@ -488,49 +731,76 @@ def doctor_(
     route: Annotated[str | None, typer.Option(help="route for --live (default route)")] = None,
     report: Annotated[Path | None, typer.Option(help="where --live writes its report")] = None,
 ) -> None:
-    """Check every piece the pipeline needs; each verdict comes with its fix."""
-    settings = _settings()
+    """Check the stack: this shell's connection, then the worker's own settings, keys,
+    storage, ledger, callbacks and queues (asked through Temporal). Exit 1 on a failure.
+    `--live` checks a route against the real provider from this shell (its key needed)."""
     if live or paid:
+        out = _out()
         raise typer.Exit(
             doctor_live.command(
-                settings,
+                _settings(),
                 route_name=route,
                 paid=paid,
                 report_path=report,
                 as_json=as_json,
-                say=console.print,
-                out=print,
-                client_factory=connect,
+                say=out.info,
+                out=out.result,
+                fail=out.error,
+                client_factory=_client,
             )
         )
-    checks = _run(doctor(settings))
+    raise typer.Exit(asyncio.run(_doctor(as_json)))
+
+
+async def _doctor(as_json: bool) -> int:
+    client = await _client()
+    target = session().target
+    assert target is not None  # set by connecting
+    report = await doctor(client, target, _settings())
+    out = _out()
     if as_json:
-        print(json.dumps([c.__dict__ for c in checks], indent=2))
-    else:
-        for check in checks:
-            mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
-            console.print(
-                f"{mark} {check.name}: {check.detail}"
-                + (f"\n      fix: {check.fix}" if not check.ok and check.fix else "")
-            )
-    raise typer.Exit(0 if all(c.ok for c in checks) else EXIT_FAILED)
+        out.json(report.as_dict())
+        return 0 if report.ok else EXIT_FAILED
+    out.result("this shell (CLI)")
+    for check in report.cli:
+        _print_check(check)
+    if report.worker is not None:
+        out.result(f"worker {report.worker.identity} (its own settings)")
+        for check in report.worker.checks:
+            _print_check(check)
+    failed = [c for c in report.checks if not c.ok]
+    out.result(
+        "doctor: every check passed"
+        if not failed
+        else f"doctor: {len(failed)} check(s) failed: {', '.join(c.name for c in failed)}"
+    )
+    return 0 if report.ok else EXIT_FAILED
+
+
+def _print_check(check: Check) -> None:
+    mark = {CheckStatus.OK: "ok  ", CheckStatus.WARN: "warn", CheckStatus.FAIL: "FAIL"}
+    line = f"  {mark[check.status]} {check.name}: {check.detail}"
+    if check.status != CheckStatus.OK and check.fix:
+        line += f"\n         fix: {check.fix}"
+    _out().result(line)
 
 
 @app.command()
 def setup() -> None:
     """Register the search attributes on an existing Temporal cluster (operator service)."""
 
-    async def go() -> int:
+    async def go() -> None:
         added = await ensure_search_attributes(await _client())
-        console.print(
+        _out().result(
             f"registered: {', '.join(added)}"
             if added
             else "every search attribute was already registered"
         )
-        return 0
 
-    raise typer.Exit(_run(go()))
+    asyncio.run(go())
 
+
+# ---- health ------------------------------------------------------------------------------
 
 health_app = typer.Typer(
     help="Per-model circuit breakers: show, trip, reset.",
@@ -547,25 +817,25 @@ def health(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         return
     settings = _settings()
 
-    async def go() -> int:
-        client = await _client()
-        states = await breaker_states(client, settings)
+    async def go() -> None:
+        states = await breaker_states(await _client(), settings)
         if as_json:
-            print(
-                json.dumps(
-                    {a: (b.model_dump(mode="json") if b else None) for a, b in states.items()},
-                    indent=2,
-                )
-            )
-            return 0
-        table = Table(title="model breakers")
-        for col in ("model", "state", "failures/window", "consecutive", "changed", "last error"):
-            table.add_column(col)
+            _out().json({a: (b.model_dump(mode="json") if b else None) for a, b in states.items()})
+            return
+        t = table(
+            "model",
+            "state",
+            "failures/window",
+            "consecutive",
+            "changed",
+            "last error",
+            title="model breakers",
+        )
         for alias, b in states.items():
             if b is None:
-                table.add_row(alias, "closed", "0/0", "0", "never used", "-")
+                t.add_row(alias, "closed", "0/0", "0", "never used", "-")
                 continue
-            table.add_row(
+            t.add_row(
                 alias,
                 b.state.value,
                 f"{b.failures}/{len(b.window)}",
@@ -573,26 +843,21 @@ def health(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
                 b.changed_at.isoformat() if b.changed_at else "-",
                 b.last_error or "-",
             )
-        Console().print(table)
-        return 0
+        _out().table(t)
 
-    raise typer.Exit(_run(go()))
+    asyncio.run(go())
 
 
 def _force(model: str, state: str) -> None:
     settings = _settings()
+    if model not in settings.models:
+        raise BadArgument(f"unknown model {model!r}; configured: {', '.join(settings.models)}")
 
-    async def go() -> int:
-        client = await _client()
-        try:
-            b = await force_breaker(client, settings, model, state)
-        except KeyError as exc:
-            console.print(f"[red]{exc.args[0]}[/]")
-            return EXIT_INVALID
-        console.print(f"breaker {model}: {b.state.value}")
-        return 0
+    async def go() -> None:
+        b = await force_breaker(await _client(), settings, model, state)
+        _out().result(f"breaker {model}: {b.state.value}")
 
-    raise typer.Exit(_run(go()))
+    asyncio.run(go())
 
 
 @health_app.command()
@@ -607,14 +872,48 @@ def reset(model: str) -> None:
     _force(model, "closed")
 
 
-def main() -> None:
+# ---- entry -------------------------------------------------------------------------------
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure a user can act on is one line on stderr."""
+    current = new_session()
+    current.argv = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
     try:
-        app()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        code = command.main(
+            args=current.argv,
+            prog_name="starter.py",
+            standalone_mode=False,
+        )
+    except (KeyboardInterrupt, Abort):
+        current.out.info("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        known = failure(exc, current)
+        if known is None:
+            if os.environ.get(DEBUG_ENV):
+                traceback.print_exc()
+            current.out.error(
+                f"internal error: {type(exc).__name__}: {exc} (a bug: set {DEBUG_ENV}=1 for "
+                "the traceback, and report it)"
+            )
+            return EXIT_BUG
+        code, message = known
+        for line in message.splitlines():
+            current.out.error(line)
+        return code
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    configure_logging(level="warning")  # a library's warning is a diagnostic: stderr
+    code = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the SDK's native runtime threads have been seen to abort
+    # with "PyGILState_Release" during finalisation, turning a clean exit into a crash code.
+    os._exit(code)
 
 
 if __name__ == "__main__":

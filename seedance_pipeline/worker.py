@@ -30,8 +30,14 @@ from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
+from seedance_pipeline.activities.reconcile import ReconcileActivities
 from seedance_pipeline.activities.references import ReferenceActivities
 from seedance_pipeline.activities.storage import StorageActivities
+from seedance_pipeline.activities.worker_checks import (
+    WorkerCheckActivities,
+    ledger_check,
+    storage_check,
+)
 from seedance_pipeline.adapters.host_map import transport_for
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import Ledger
@@ -41,10 +47,12 @@ from seedance_pipeline.clients.temporal_client import TemporalUnavailable, conne
 from seedance_pipeline.core import metric_names as names
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
 from seedance_pipeline.observability import metrics
-from seedance_pipeline.observability.logging import configure_logging, secret_values
+from seedance_pipeline.observability.logging import configure_logging, scrub_bytes, secret_values
 from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 from seedance_pipeline.workflows.model_health import ModelHealthWorkflow
+from seedance_pipeline.workflows.reconcile import ReconcileWorkflow
+from seedance_pipeline.workflows.worker_checks import WorkerChecksWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -80,7 +88,12 @@ async def running_workers(
             Worker(
                 client,
                 task_queue=tq.task_queue,
-                workflows=[GenerationWorkflow, ModelHealthWorkflow],
+                workflows=[
+                    GenerationWorkflow,
+                    ModelHealthWorkflow,
+                    WorkerChecksWorkflow,
+                    ReconcileWorkflow,
+                ],
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=acts.job_queue,
                 max_concurrent_activities=200,
@@ -138,6 +151,8 @@ def activities(
     )
     provider = ProviderActivities(provider_client, settings)
     capacity = CapacityActivities(client, provider_client, settings)
+    checks = WorkerCheckActivities(client, settings, http, provider_client, store, ledger)
+    reconcile = ReconcileActivities(client, settings, ledger, provider_client)
     storage = StorageActivities(http, store, settings)
     references = ReferenceActivities(http, settings)
     directory = JobDirectoryActivities(client)
@@ -164,6 +179,9 @@ def activities(
         ledger_acts.release_budget,
         capacity.open_capacity_gate,
         app_webhooks.deliver_app_webhook,
+        checks.worker_checks,
+        reconcile.reconcile_provider,
+        reconcile.reconcile_invoice,
     ]
     return Activities(
         job_queue=job_queue,
@@ -195,34 +213,84 @@ def metrics_runtime(host: str, port: int) -> Runtime:
     )
 
 
+class StartFailed(RuntimeError):
+    """The worker cannot work with these settings; the message says which piece and why."""
+
+
+async def ready_to_work(settings: Settings) -> None:
+    """Refuse to poll with storage or a ledger that does not work: every paid job would fail
+    at its copy or its cost record, after the provider billed it."""
+    store = open_store(
+        settings.storage.uri,
+        s3_endpoint_url=settings.storage.s3_endpoint_url,
+        s3_region=settings.storage.s3_region,
+    )
+    verdicts = [await storage_check(store, settings.storage.uri)]
+    try:
+        ledger = open_ledger(settings.ledger.url)
+    except Exception as exc:  # any driver or file error: the worker cannot record costs
+        raise StartFailed(f"ledger: cannot open ({type(exc).__name__}: {exc})") from None
+    try:
+        verdicts.append(await ledger_check(ledger, settings.ledger.url))
+    finally:
+        ledger.close()
+    for check in verdicts:
+        if not check.ok:
+            raise StartFailed(f"{check.name}: {check.detail}; {check.fix}")
+
+
+def _say(message: str, settings: Settings | None = None) -> None:
+    """One plain line on stderr (what `make up` shows of a worker that died), secrets out."""
+    if settings is not None:
+        message = scrub_bytes(message.encode(), secret_values(settings)).decode()
+    print(f"worker: {message}", file=sys.stderr, flush=True)  # noqa: T201
+
+
 async def serve() -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"worker: {exc}", file=sys.stderr)  # noqa: T201
+        _say(str(exc))
         return 2
     configure_logging(settings)
-    port = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
-    runtime = metrics_runtime(os.environ.get("WORKER_METRICS_HOST", "127.0.0.1"), port)
+    host = os.environ.get("WORKER_METRICS_HOST", "127.0.0.1")
+    try:
+        port = int(os.environ.get("WORKER_METRICS_PORT", "9464"))
+        runtime = metrics_runtime(host, port)
+    except (ValueError, RuntimeError) as exc:
+        _say(f"cannot serve metrics on {host}:{os.environ.get('WORKER_METRICS_PORT')}: {exc}")
+        return 2
+    try:
+        await ready_to_work(settings)
+    except StartFailed as exc:
+        _say(f"refusing to start: {exc}", settings)
+        return 2
     try:
         client = await connect(runtime=runtime)
     except TemporalUnavailable as exc:
-        log.error("worker.no_temporal", error=str(exc))
+        _say(str(exc))
         return 3
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_workers(client, settings):
-        log.info(
-            "worker.started",
-            task_queue=settings.temporal.task_queue,
-            submit_queue=settings.temporal.submit_task_queue,
-            metrics_port=port,
-            callbacks=settings.callbacks.enabled,
-        )
-        await stop.wait()
-        log.info("worker.stopping")
+    try:
+        async with running_workers(client, settings):
+            log.info(
+                "worker.started",
+                identity=client.identity,
+                task_queue=settings.temporal.task_queue,
+                submit_queue=settings.temporal.submit_task_queue,
+                health_queue=settings.temporal.entity_queue,
+                metrics_port=port,
+                callbacks=settings.callbacks.enabled,
+            )
+            await stop.wait()
+            log.info("worker.stopping")
+    except Exception as exc:  # the last word in the log must say why, in one line
+        log.exception("worker.failed")
+        _say(f"stopped: {type(exc).__name__}: {exc}", settings)
+        return 1
     return 0
 
 

@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -27,6 +28,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_recorded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI follows the stack `make up` recorded under the data directory; a stack running
+    in this checkout must not steer the tests' commands, so they get an empty data dir."""
+    before = os.environ.get("SEEDANCE_DATA_DIR")
+    os.environ["SEEDANCE_DATA_DIR"] = str(tmp_path_factory.mktemp("no-stack"))
+    yield
+    if before is None:
+        os.environ.pop("SEEDANCE_DATA_DIR", None)
+    else:
+        os.environ["SEEDANCE_DATA_DIR"] = before
 
 
 @pytest_asyncio.fixture(scope="session")

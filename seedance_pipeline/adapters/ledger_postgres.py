@@ -30,8 +30,9 @@ from seedance_pipeline.adapters.ledger_schema import (
 )
 from seedance_pipeline.core.budget import BudgetVerdict, Period, Spend
 from seedance_pipeline.core.models import LedgerEntry
+from seedance_pipeline.core.settings import POSTGRES_URL_SCHEMES
 
-SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+SCHEMES = POSTGRES_URL_SCHEMES
 MIGRATION_LOCK = 0x5EED_A11CE  # any constant shared by every worker of this project
 
 # Column names are the constants of ledger_schema, never user input; values are bound.

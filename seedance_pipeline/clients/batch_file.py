@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from seedance_pipeline.core.models import GenerationRequest, Reference
+from seedance_pipeline.core.models import JOB_ID_PATTERN, GenerationRequest, Reference
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import validate_request
 
@@ -38,12 +39,25 @@ class RowProblem:
         return f"line {self.line}: {self.message}"
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def parse_media(spec: str, kind: str = "image") -> Reference:
-    """`URL` or `URL:ROLE` (the role after the last colon, when it names a role)."""
-    url, _, role = spec.rpartition(":")
-    if url and role in ROLES:
-        return Reference(kind=kind, url=url, role=role)
-    return Reference(kind=kind, url=spec)
+    """`URL` or `URL:ROLE`. After a URL, a word behind the last colon is a role and must be
+    one: `x.png:fist_frame` is refused, not sent as part of the URL. (A port is digits, and a
+    path holds a slash, so neither reads as a role; a URL that really ends in `:word` spells
+    its role out: `URL:word:first_frame`.)"""
+    spec = spec.strip()
+    url, colon, suffix = spec.rpartition(":")
+    is_url = "://" in url or url.startswith("data:")
+    if not (colon and is_url and _WORD.fullmatch(suffix)):
+        return Reference(kind=kind, url=spec)
+    if suffix not in ROLES:
+        raise ValueError(
+            f"{spec!r}: unknown role {suffix!r}; roles: {', '.join(sorted(ROLES))} "
+            f"(a URL ending in ':{suffix}' needs its role spelt out: URL:first_frame)"
+        )
+    return Reference(kind=kind, url=url, role=suffix)
 
 
 def request_from_fields(fields: dict[str, Any]) -> tuple[GenerationRequest, str | None, int]:
@@ -100,6 +114,14 @@ def read_batch(path: Path, settings: Settings) -> tuple[list[BatchRow], list[Row
             problems.append(RowProblem(line, str(problem)))
         if job_id is not None and candidates > 1:
             problems.append(RowProblem(line, "job_id and candidates > 1 cannot be combined"))
+        if job_id is not None and not JOB_ID_PATTERN.fullmatch(job_id):
+            problems.append(
+                RowProblem(
+                    line,
+                    f"job_id {job_id!r}: 1-128 characters of letters, digits and . _ : -, "
+                    "starting with a letter or digit",
+                )
+            )
         rows.append(BatchRow(line, request, job_id, candidates))
     return rows, problems
 

@@ -16,9 +16,7 @@ host is allowed, the billed tokens match the estimate (24·d+1 frames), a callba
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,8 +34,10 @@ from seedance_pipeline.adapters.provider_client import (
     ProviderHTTPError,
     ProviderNotReached,
 )
+from seedance_pipeline.adapters.public_hosts import HostUnresolvable, addresses
 from seedance_pipeline.clients.jobs import UnknownJob, job_status, start_job
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable
+from seedance_pipeline.core.addresses import public
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, JobState
 from seedance_pipeline.core.pricing import Estimate, estimate
 from seedance_pipeline.core.request_body import effective_ratio, effective_resolution
@@ -235,12 +235,11 @@ async def _webhook_check(settings: Settings, http: httpx.AsyncClient) -> LiveChe
     if callbacks.secret() is None:
         problems.append(f"{callbacks.secret_env} is not set (the worker sends no callback URL)")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        addresses = sorted({str(info[4][0]) for info in infos})
-    except socket.gaierror:
-        addresses = []
+        found = await addresses(host)
+    except HostUnresolvable:
+        found = []
         problems.append(f"{host!r} does not resolve")
-    private = [a for a in addresses if not ipaddress.ip_address(a).is_global]
+    private = [a for a in found if not public(a)]
     if private:
         problems.append(
             f"{host} resolves to {', '.join(private)}, not a public address: the provider "
@@ -502,10 +501,10 @@ async def _raw_task(
 
 Printer = Callable[[str], None]
 MARKS: dict[Verdict, str] = {
-    "ok": "[green]ok        [/]",
-    "fail": "[red]FAIL      [/]",
-    "unchecked": "[yellow]unchecked [/]",
-    "info": "[cyan]info      [/]",
+    "ok": "ok        ",
+    "fail": "FAIL      ",
+    "unchecked": "unchecked ",
+    "info": "info      ",
 }
 
 
@@ -552,27 +551,33 @@ def command(
     as_json: bool,
     say: Printer,
     out: Printer,
+    fail: Printer,
     client_factory: Callable[[], Any] | None = None,
 ) -> int:
-    """`doctor --live [--paid]`: print a verdict per check, write the report, return the exit
-    code (0 nothing failed, 1 a check failed, 2 no key)."""
+    """`doctor --live [--paid]`: print a verdict per check (`out`, stdout), notes (`say`) and
+    errors (`fail`, stderr), write the report, return the exit code (0 nothing failed, 1 a check
+    failed, 2 no key)."""
     name = route_name or settings.default_route
     if name not in settings.routes:
-        say(f"[red]unknown route {name!r}[/] (configured: {', '.join(sorted(settings.routes))})")
+        fail(f"unknown route {name!r} (configured: {', '.join(sorted(settings.routes))})")
+        return EXIT_NO_KEY
+    route = settings.routes[name]
+    if route.api_key() is None:  # before anything else: nothing can be checked without it
+        fail(str(MissingKey(name, route.api_key_env)))
         return EXIT_NO_KEY
     if paid:
         guess = paid_estimate(settings, name)
         say(
-            f"--paid runs one real job on {name}: mini, 4 s, 480p, about {guess.cost:.2f} "
+            f"note: --paid runs one real job on {name}: mini, 4 s, 480p, about {guess.cost:.2f} "
             f"{guess.currency} ({guess.tokens:,} tokens); a worker must be running"
         )
     try:
         report = asyncio.run(run(settings, name, paid=paid, client_factory=client_factory))
     except MissingKey as exc:
-        say(f"[red]{exc}[/]")
+        fail(str(exc))
         return EXIT_NO_KEY
     except TemporalUnavailable as exc:
-        say(f"[red]--paid needs Temporal and a running worker:[/] {exc}")
+        fail(f"--paid needs Temporal and a running worker: {exc}")
         return EXIT_NO_TEMPORAL
     path = report_path or default_report_path(name)
     path.write_text(report.to_json() + "\n", encoding="utf-8")
@@ -580,8 +585,8 @@ def command(
         out(report.to_json())
     else:
         for check in report.checks:
-            say(f"{MARKS[check.verdict]}{check.name}: {check.detail}")
+            out(f"{MARKS[check.verdict]}{check.name}: {check.detail}")
             if check.fix and check.verdict in ("fail", "unchecked"):
-                say(f"          fix: {check.fix}")
-        say(f"report written to {path}")
+                out(f"          fix: {check.fix}")
+        say(f"note: report written to {path}")
     return EXIT_FAILED if report.failed else EXIT_OK

@@ -7,12 +7,15 @@ so a double click is one job and rerunning a batch file starts nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -27,6 +30,8 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from seedance_pipeline.adapters.task_queues import live_pollers
+from seedance_pipeline.clients.pollers import NoWorker
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.capacity import DEFAULT_PRIORITY
 from seedance_pipeline.core.job_id import derive_job_id
@@ -35,9 +40,60 @@ from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.validation import ensure_valid
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 
+QUERY_TIMEOUT = timedelta(seconds=10)
+"""How long a status query may take. A query needs a worker (for finished jobs too); without
+one the server holds it for 30 s and answers with an opaque timeout."""
+_NO_ANSWER = frozenset(
+    {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.FAILED_PRECONDITION}
+)
+"""How a query that no worker took comes back: our deadline, the server's, or its
+"no poller seen for task queue recently"."""
+
 
 class UnknownJob(LookupError):
     """No workflow with that job ID exists."""
+
+
+class JobFinished(RuntimeError):
+    """The job has finished, so it can no longer be cancelled, poked or extended."""
+
+    def __init__(self, job_id: str, how: str, closed_at: datetime | None) -> None:
+        when = f" at {closed_at:%Y-%m-%d %H:%M:%S} UTC" if closed_at else ""
+        super().__init__(f"job {job_id} already finished ({how}{when})")
+        self.job_id = job_id
+        self.how = how
+
+
+class JobUnanswered(RuntimeError):
+    """A worker polled the job's queue recently but did not answer in time: it is overloaded,
+    or it stopped less than a long poll ago (the server cannot tell them apart yet)."""
+
+    def __init__(
+        self, job_id: str, queue: str, last_seen_seconds: float, what: str = "status query"
+    ) -> None:
+        self.job_id, self.queue, self.last_seen_seconds = job_id, queue, last_seen_seconds
+        self.what = what
+        super().__init__(self.with_log(None))
+
+    def with_log(self, log: str | None) -> str:
+        where = f"; the worker's log: {log}" if log else ""
+        return (
+            f"no worker answered the {self.what} of {self.job_id} within "
+            f"{QUERY_TIMEOUT.total_seconds():.0f} s: the worker polling {self.queue} was last "
+            f"seen {self.last_seen_seconds:.0f} s ago and is overloaded or has stopped{where}"
+        )
+
+
+@contextlib.contextmanager
+def known_job(job_id: str, *, running: bool = False) -> Iterator[None]:
+    """Translate Temporal's NOT_FOUND for this job into UnknownJob, once for every call."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        what = "no running job" if running else "no job"
+        raise UnknownJob(f"{what} with ID {job_id!r}") from None
 
 
 @dataclass(frozen=True)
@@ -140,42 +196,69 @@ def handle_for(client: Client, job_id: str) -> WorkflowHandle[GenerationWorkflow
 
 
 async def job_status(client: Client, job_id: str) -> JobRecord:
-    """The job record from the `status` query (works on running and finished jobs)."""
+    """The job record from the `status` query (works on running and finished jobs, as long
+    as a worker polls the job's queue: NoWorker says so when none does)."""
     handle = handle_for(client, job_id)
-    try:
-        record = await handle.query(GenerationWorkflow.status)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no job with ID {job_id!r}") from None
-        raise
+    with known_job(job_id):
+        try:
+            record = await handle.query(GenerationWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as exc:
+            if not unanswered(exc):
+                raise
+            raise await why_unanswered(client, job_id) from None
     if record is None:
         raise UnknownJob(f"job {job_id!r} has not started its first step yet")
     return record
 
 
+def unanswered(exc: RPCError) -> bool:
+    """A call no worker took in time (a query or an update)."""
+    return exc.status in _NO_ANSWER
+
+
+async def why_unanswered(client: Client, job_id: str, what: str = "status query") -> Exception:
+    with known_job(job_id):
+        queue = (await handle_for(client, job_id).describe()).task_queue
+    live = await live_pollers(client, queue, ("workflow",))
+    if not live:
+        return NoWorker(queue, client.service_client.config.target_host)
+    now = datetime.now(UTC)
+    seen = min((now - p.last_access).total_seconds() for p in live if p.last_access)
+    return JobUnanswered(job_id, queue, seen, what)
+
+
+async def describe_job(client: Client, job_id: str) -> WorkflowExecutionDescription:
+    with known_job(job_id):
+        return await handle_for(client, job_id).describe()
+
+
 async def job_execution_status(client: Client, job_id: str) -> WorkflowExecutionStatus | None:
-    try:
-        return (await handle_for(client, job_id).describe()).status
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no job with ID {job_id!r}") from None
-        raise
+    return (await describe_job(client, job_id)).status
 
 
-async def cancel_job(client: Client, job_id: str) -> None:
-    handle = handle_for(client, job_id)
-    try:
-        await handle.cancel()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no running job with ID {job_id!r}") from None
-        raise
+async def require_running(client: Client, job_id: str) -> str:
+    """The running job's task queue; JobFinished (with how it ended) when it has finished."""
+    described = await describe_job(client, job_id)
+    if described.status == WorkflowExecutionStatus.RUNNING:
+        return described.task_queue
+    outcome = described.typed_search_attributes.get(sa.OUTCOME)
+    status = described.status.name.lower() if described.status else "closed"
+    how = f"{outcome}, workflow {status}" if outcome else f"workflow {status}"
+    raise JobFinished(job_id, how, described.close_time)
 
 
-async def poke_job(client: Client, job_id: str) -> None:
-    try:
+async def cancel_job(client: Client, job_id: str) -> str:
+    """Request cancellation (Temporal keeps it until a worker acts on it); JobFinished when
+    there is nothing left to cancel. Returns the job's queue."""
+    queue = await require_running(client, job_id)
+    with known_job(job_id, running=True):
+        await handle_for(client, job_id).cancel()
+    return queue
+
+
+async def poke_job(client: Client, job_id: str) -> str:
+    """Signal the job to check the provider now (kept until a worker acts on it)."""
+    queue = await require_running(client, job_id)
+    with known_job(job_id, running=True):
         await handle_for(client, job_id).signal(GenerationWorkflow.poke)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise UnknownJob(f"no running job with ID {job_id!r}") from None
-        raise
+    return queue

@@ -1,7 +1,8 @@
 """One way to connect to Temporal, for the worker, the starter and the webhook receiver.
 
 Connection settings come from the SDK's environment config (TEMPORAL_ADDRESS,
-TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles), defaulting to localhost:7233. The
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles); without an address there, from
+TEMPORAL_PORT or the address `make up` recorded (`clients.target`), else localhost:7233. The
 pydantic data converter is always set: every model crossing a Temporal boundary is pydantic.
 """
 
@@ -12,8 +13,9 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
+
+from seedance_pipeline.clients.target import resolve_target
 
 
 class TemporalUnavailable(RuntimeError):
@@ -21,13 +23,8 @@ class TemporalUnavailable(RuntimeError):
 
 
 def connect_config() -> dict[str, Any]:
-    # An empty TEMPORAL_API_KEY= (a blank line in an env file) would switch the SDK to TLS.
-    overrides = {k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_") and v.strip()}
-    config: dict[str, Any] = dict(
-        ClientConfig.load_client_connect_config(override_env_vars=overrides)
-    )
-    config.setdefault("target_host", "localhost:7233")
-    return config
+    _, config = resolve_target()
+    return dict(config)
 
 
 _TRACING: list[Any] = []
@@ -55,8 +52,10 @@ def tracing_interceptors() -> list[Any]:
     return list(_TRACING)
 
 
-async def connect(runtime: Runtime | None = None, **extra: Any) -> Client:
-    config = connect_config()
+async def connect(
+    runtime: Runtime | None = None, *, config: dict[str, Any] | None = None, **extra: Any
+) -> Client:
+    config = dict(config) if config is not None else connect_config()
     config.setdefault("interceptors", tracing_interceptors())
     config.update(extra)
     try:

@@ -530,8 +530,12 @@ class FindTasksInput(BaseModel):
     created_before: int
 
 
+EXTEND_MAX_MINUTES = 24 * 60
+"""The most one `extend` may add (the job's total is capped alike, in the workflow)."""
+
+
 class ExtendRequest(BaseModel):
-    minutes: int = Field(gt=0, le=24 * 60)
+    minutes: int = Field(gt=0, le=EXTEND_MAX_MINUTES)
     reason: str = "operator"
 
 

@@ -42,6 +42,8 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seeda
 CONFIG_ENV = "SEEDANCE_CONFIG"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 """Provider model and endpoint IDs (`dreamina-seedance-2-0-260128`, `ep-2026...-abcde`)."""
+SQLITE_URL_PREFIX = "sqlite:///"
+POSTGRES_URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 class ConfigError(ValueError):
@@ -202,6 +204,9 @@ class ModelSpec(_Frozen):
 
 
 class StorageSettings(_Frozen):
+    """Where videos go. Checked at load, so a CLI or worker given a URI no store can open
+    refuses it at once instead of accepting it and failing (or being ignored) later."""
+
     uri: str = ".data/outputs"
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -221,14 +226,65 @@ class StorageSettings(_Frozen):
                 )
         return {host.lower(): target.rstrip("/") for host, target in mapping.items()}
 
+    @field_validator("uri")
+    @classmethod
+    def _openable(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if not value.strip():
+            raise ValueError("must not be empty: a directory, file:///dir or s3://bucket/prefix")
+        if parts.scheme == "s3" and not parts.netloc:
+            raise ValueError(f"{value!r} names no bucket: use s3://bucket/prefix")
+        if parts.scheme == "file" and not parts.path:
+            raise ValueError(f"{value!r} names no directory: use file:///absolute/dir")
+        if parts.scheme not in ("", "file", "s3"):
+            raise ValueError(
+                f"scheme {parts.scheme!r} is not supported: use a directory, "
+                "file:///dir or s3://bucket/prefix"
+            )
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _http_endpoint(cls, value: str) -> str:
+        return _http_url_or_empty(value, "an S3 endpoint such as http://127.0.0.1:9000")
+
 
 class LedgerSettings(_Frozen):
     url: str = "sqlite:///.data/ledger.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value.startswith(SQLITE_URL_PREFIX) and len(value) > len(SQLITE_URL_PREFIX):
+            return value
+        if value.startswith(POSTGRES_URL_SCHEMES):
+            return value
+        scheme = urlsplit(value).scheme or "(none)"
+        # Never echo the URL: a Postgres URL may carry a password.
+        raise ValueError(
+            f"scheme {scheme!r} is not supported: use sqlite:///path or postgresql://..."
+        )
+
+
+def _http_url_or_empty(value: str, example: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL: give {example}, or leave it empty")
+    return value
 
 
 class CallbackSettings(_Frozen):
     base_url: str = ""
     secret_env: str = "SEEDANCE_CALLBACK_SECRET"  # noqa: S105 (a variable name, not a secret)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        return _http_url_or_empty(
+            value, "the receiver's public URL such as https://hooks.example.com"
+        )
 
     @property
     def enabled(self) -> bool:
@@ -629,5 +685,19 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        source = _env_source(err["loc"])
+        if source:
+            where += f" (from {source})"
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def _env_source(loc: tuple[int | str, ...]) -> str | None:
+    """The SEEDANCE_* variable that set this entry, when one did: the fix is there, not in
+    the file the message names."""
+    for depth in range(len(loc), 0, -1):
+        name = "SEEDANCE_" + "__".join(str(p) for p in loc[:depth]).upper()
+        if any(key.upper() == name for key in os.environ):
+            return name
+    return None

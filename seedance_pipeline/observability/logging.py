@@ -1,8 +1,14 @@
-"""structlog everywhere outside workflow code (workflows use `workflow.logger`).
+"""One logging setup for every process (worker, webhook receiver, CLI): structlog outside
+workflow code (workflows use `workflow.logger`), and the standard library's records (uvicorn,
+the SDK) rendered by the same processors, so every line has one shape.
 
-JSON lines when stderr is not a TTY, readable console output on a TTY. A redaction processor
-replaces every configured secret (route API keys, the callback secret) wherever it appears in
-an event, so a key pasted into an error message still never reaches a log line.
+JSON lines when stderr is not a TTY, readable console output on a TTY. Two redactions run on
+every event, chained: keys that could carry a secret (`token`, `authorization`, `headers`,
+and `path`/`url`, since a callback path carries its token) are replaced whatever their value,
+and every configured secret value (route API keys, the callback secret) is replaced wherever
+it appears, so a key pasted into an error message still never reaches a log line.
+Tracebacks are rendered plain: rich and structlog's dict tracebacks print local variables,
+which would include the secret and the token.
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from seedance_pipeline.core.settings import Settings
 
 REDACTED = "[REDACTED]"
+REDACTED_KEYS = frozenset(
+    {"token", "mac", "secret", "authorization", "headers", "cookie", "api_key", "path", "url"}
+)
+"""`path`/`url` too: a callback path carries the token."""
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -63,26 +74,58 @@ class RedactSecrets:
         return {k: self._scrub(v) for k, v in event.items()}
 
 
-def configure_logging(settings: Settings, level: str | None = None) -> None:
+def redact_keys(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    for key in event_dict:
+        if key.lower() in REDACTED_KEYS:
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(
+    settings: Settings | None = None,
+    *,
+    level: str | None = None,
+    library_level: str = "warning",
+    json_lines: bool | None = None,
+) -> None:
+    """Every process calls this once at start. `level` filters our events (default LOG_LEVEL
+    or INFO), `library_level` the standard library's loggers (uvicorn, the SDK)."""
     level_name = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
+    if json_lines is None:
+        json_lines = not sys.stderr.isatty()
+    redactions: list[Processor] = [
+        redact_keys,
+        RedactSecrets(secret_values(settings) if settings else []),
+    ]
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *redactions,
+    ]
+    renderer: list[Processor] = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        if json_lines
+        else [structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)]
     )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            RedactSecrets(secret_values(settings)),
-            renderer,
-        ],
+        processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level_name, logging.INFO)
         ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(library_level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True

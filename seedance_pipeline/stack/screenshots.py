@@ -34,8 +34,9 @@ from typing import Any
 
 import httpx
 
+from seedance_pipeline.adapters.stack_record import ROOT
 from seedance_pipeline.stack.binaries import temporal_cli
-from seedance_pipeline.stack.embedded import ROOT, Ports, down, stack_env, up
+from seedance_pipeline.stack.embedded import Ports, down, stack_env, up
 
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -16,9 +16,8 @@ import uvicorn
 
 from seedance_pipeline.clients.temporal_client import connect
 from seedance_pipeline.core.settings import ConfigError, load_settings
-from seedance_pipeline.observability.logging import secret_values
+from seedance_pipeline.observability.logging import configure_logging, secret_values
 from seedance_pipeline.webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
-from seedance_pipeline.webhook.log import configure_logging
 
 log = structlog.get_logger("webhook")
 
@@ -56,12 +55,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
-    configure_logging(level=args.log_level)
+    configure_logging(level=args.log_level, library_level=args.log_level)
     try:
         settings = load_settings()
     except ConfigError as exc:
         sys.stderr.write(f"webhook: {exc}\n")
         return 2
+    configure_logging(settings, level=args.log_level, library_level=args.log_level)
     secret = settings.callbacks.secret()
     if not secret:
         sys.stderr.write(

@@ -13,6 +13,7 @@ from temporalio import activity
 
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
+from seedance_pipeline.core.checks import WorkerChecksInput, WorkerReport
 from seedance_pipeline.core.models import (
     AppWebhookInput,
     AppWebhookResult,
@@ -33,6 +34,12 @@ from seedance_pipeline.core.models import (
     StoredObject,
     TaskOwnersInput,
     TaskRef,
+)
+from seedance_pipeline.core.reconcile import (
+    InvoiceReconcile,
+    InvoiceReconcileInput,
+    ProviderReconcileInput,
+    RouteReconcile,
 )
 
 
@@ -134,6 +141,24 @@ async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
     raise _stub("check_capacity_holders")
 
 
+@activity.defn(name="worker_checks")
+async def worker_checks(data: WorkerChecksInput) -> WorkerReport:
+    """The worker's own doctor checks (its settings, keys, storage, ledger, queues)."""
+    raise _stub("worker_checks")
+
+
+@activity.defn(name="reconcile_provider")
+async def reconcile_provider(data: ProviderReconcileInput) -> list[RouteReconcile]:
+    """Ledger rows against the provider's task list, per route."""
+    raise _stub("reconcile_provider")
+
+
+@activity.defn(name="reconcile_invoice")
+async def reconcile_invoice(data: InvoiceReconcileInput) -> InvoiceReconcile:
+    """Billed ledger totals against an invoice's lines."""
+    raise _stub("reconcile_invoice")
+
+
 ALL = (
     resolve_model,
     check_references,
@@ -152,5 +177,8 @@ ALL = (
     open_capacity_gate,
     check_capacity_holders,
     deliver_app_webhook,
+    worker_checks,
+    reconcile_provider,
+    reconcile_invoice,
 )
 """Every stub; the worker must register exactly these names."""

@@ -4,14 +4,15 @@ prints a verdict per check, and writes the report file."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from seedance_pipeline.cli import app
+from seedance_pipeline.cli import run
 from seedance_pipeline.emulator.testing import EmulatorHandle, callback_receiver, running_emulator
 
 PRO = "dreamina-seedance-2-0-260128"
@@ -44,8 +45,12 @@ def on_emulator(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Em
 
 
 def _doctor(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["doctor", *args])
-    return result.exit_code, result.output
+    """The CLI as `starter.py` runs it (a fresh session: this shell's settings read anew);
+    stdout and stderr together."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(["doctor", *args])
+    return code, out.getvalue() + err.getvalue()
 
 
 def test_without_a_key_it_exits_2_naming_the_variable(

@@ -14,6 +14,7 @@ from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.clients.costs import cost_report, day_window
 from seedance_pipeline.clients.costs_cli import app
 from seedance_pipeline.core.models import LedgerEntry
+from tests.clients.support import cli
 from tests.ledger.support import entry
 
 PRO = "dreamina-seedance-2-0-260128"
@@ -81,11 +82,9 @@ def cli_env(ledger: Ledger, ledger_url: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_costs_json_by_day(cli_env: Ledger) -> None:
-    result = CliRunner().invoke(
-        app, ["costs", "--since", "2026-11-01", "--until", "2026-11-02", "--by", "day", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    result = cli("costs", "--since", "2026-11-01", "--until", "2026-11-02", "--by", "day", "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
     lines = [
         (x["group"], x["currency"], x["jobs"], x["video_seconds"], x["cost"])
         for x in report["lines"]
@@ -100,12 +99,12 @@ def test_costs_json_by_day(cli_env: Ledger) -> None:
 
 
 def test_costs_table_and_bad_dates(cli_env: Ledger) -> None:
-    result = CliRunner().invoke(app, ["costs", "--by", "model"])
-    assert result.exit_code == 0, result.output
-    assert PRO in result.stdout and "2.8728" in result.stdout and "4.9680" in result.stdout
-    bad = CliRunner().invoke(app, ["costs", "--since", "November"])
-    assert bad.exit_code == 2
-    assert "not a date" in bad.output
+    result = cli("costs", "--by", "model")
+    assert result.code == 0, result.err
+    assert PRO in result.out and "2.8728" in result.out and "4.9680" in result.out
+    bad = cli("costs", "--since", "November")
+    assert bad.code == 2
+    assert len(bad.err_lines) == 1 and "not a date" in bad.err
 
 
 def test_the_sub_app_merges_into_a_parent_cli() -> None:
