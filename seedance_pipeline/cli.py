@@ -26,7 +26,14 @@ from temporalio.client import Client
 from typer.exceptions import Abort
 
 from seedance_pipeline.clients import doctor_live
-from seedance_pipeline.clients.batch_file import BatchRow, parse_media, read_batch
+from seedance_pipeline.clients.batch_file import (
+    BatchPlan,
+    BatchRow,
+    batch_key,
+    parse_media,
+    read_batch,
+)
+from seedance_pipeline.clients.capacity import gate_views
 from seedance_pipeline.clients.cli_output import Output, table
 from seedance_pipeline.clients.cli_session import (
     EXIT_BUG,
@@ -52,6 +59,7 @@ from seedance_pipeline.clients.pollers import NoWorker, require_worker
 from seedance_pipeline.clients.reconcile_cli import app as reconcile_app
 from seedance_pipeline.clients.reference_hosts import check_reference_hosts
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
+from seedance_pipeline.core.capacity import BATCH_PRIORITY, INTERACTIVE_PRIORITY
 from seedance_pipeline.core.checks import Check, CheckStatus
 from seedance_pipeline.core.estimate import estimate
 from seedance_pipeline.core.job_id import derive_job_id
@@ -277,6 +285,9 @@ def generate(
         int, typer.Option(min=0, max=99, help="candidate index of the same prompt")
     ] = 0,
     rerun: Annotated[bool, typer.Option(help="run again even if the job finished")] = False,
+    priority: Annotated[
+        int, typer.Option(min=1, max=5, help="1 goes first at the capacity gate (batches: 4)")
+    ] = INTERACTIVE_PRIORITY,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the outcome")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -312,7 +323,13 @@ def generate(
         client = await _client()
         await _warn_without_worker(client, settings)
         started = await start_job(
-            client, settings, request, job_id=job_id, candidate=candidate, rerun=rerun
+            client,
+            settings,
+            request,
+            job_id=job_id,
+            candidate=candidate,
+            rerun=rerun,
+            priority=priority,
         )
         if not wait:
             if as_json:
@@ -427,9 +444,15 @@ def batch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="validate and estimate every row; start nothing")
     ] = False,
+    priority: Annotated[
+        int, typer.Option(min=1, max=5, help="1 goes first at the capacity gate")
+    ] = BATCH_PRIORITY,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run a JSONL/CSV batch: validate every row first, start, follow, summarise."""
+    """Run a JSONL/CSV batch: validate every row first, start, follow, summarise.
+
+    The batch's rows share one fairness key (the file), so two batches take turns at the
+    capacity gate and a single `generate` (priority 2) goes before both."""
     settings = _settings()
     if not file.is_file():
         raise BadArgument(f"no such file: {file}")
@@ -453,7 +476,8 @@ def batch(
     if dry_run:
         _dry_run(settings, jobs, as_json)
         return
-    raise typer.Exit(asyncio.run(_run_batch(settings, file, jobs, concurrency, wait, as_json)))
+    plan = BatchPlan(file=file, key=batch_key(file), priority=priority)
+    raise typer.Exit(asyncio.run(_run_batch(settings, plan, jobs, concurrency, wait, as_json)))
 
 
 def _planned_id(row: BatchRow, candidate: int) -> str:
@@ -511,7 +535,7 @@ def _dry_run(settings: Settings, jobs: list[tuple[BatchRow, int]], as_json: bool
 
 async def _run_batch(
     settings: Settings,
-    file: Path,
+    plan: BatchPlan,
     jobs: list[tuple[BatchRow, int]],
     concurrency: int,
     wait: bool,
@@ -540,7 +564,13 @@ async def _run_batch(
         async def one(row: BatchRow, candidate: int) -> None:
             async with gate:
                 job = await start_job(
-                    client, settings, row.request, job_id=row.job_id, candidate=candidate
+                    client,
+                    settings,
+                    row.request,
+                    job_id=row.job_id,
+                    candidate=candidate,
+                    priority=plan.priority,
+                    batch=plan.key,
                 )
                 started[job.job_id] = job.existed
                 if wait:
@@ -558,7 +588,7 @@ async def _run_batch(
         try:
             await asyncio.gather(*(one(row, c) for row, c in jobs))
         except BaseException:
-            _interrupted(file, started, len(jobs), as_json)
+            _interrupted(plan.file, started, len(jobs), as_json)
             raise
     if as_json:
         out.json(
@@ -801,6 +831,47 @@ def setup() -> None:
 
 
 # ---- health ------------------------------------------------------------------------------
+
+
+@app.command()
+def capacity(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show each route's capacity gate: slots held and jobs waiting per model, and the limits
+    it has learned from the provider's refusals (against the configured ceilings)."""
+    settings = _settings()
+
+    async def go() -> None:
+        views = await gate_views(await _client(), settings)
+        if as_json:
+            _out().json([v.as_dict() for v in views])
+            return
+        t = table(
+            "route",
+            "model",
+            "held/ceiling",
+            "waiting",
+            "creates/min (learned/ceiling)",
+            "refusals",
+            title="capacity gates",
+        )
+        for view in views:
+            queued = f"queued at provider {view.queued_at_provider}/{view.queued_learned:g}"
+            queued += f" (ceiling {view.queued_ceiling}, {view.account} account)"
+            if not view.models:
+                t.add_row(view.route, "-", "-", "-", "-", "no job has asked yet" + f"; {queued}")
+            for m in view.models:
+                refused = ", ".join(f"{c} {n}" for c, n in m.refusals.items()) or "0"
+                t.add_row(
+                    view.route,
+                    m.model_id,
+                    f"{m.in_flight}/{m.ceiling}",
+                    str(m.waiting),
+                    f"{m.creates_last_minute} ({m.rpm_learned:g}/{m.rpm_ceiling})",
+                    f"{refused}; {queued}",
+                )
+        _out().table(t)
+
+    asyncio.run(go())
+
 
 health_app = typer.Typer(
     help="Per-model circuit breakers: show, trip, reset.",

@@ -50,6 +50,7 @@ from seedance_pipeline.clients.jobs import start_job
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.api_schema import IDEMPOTENCY_KEY_MAX, JobCreate, JobSummary
 from seedance_pipeline.core.app_webhooks import job_path, links_for
+from seedance_pipeline.core.capacity import BATCH_PRIORITY, INTERACTIVE_PRIORITY
 from seedance_pipeline.core.models import (
     GenerationInput,
     GenerationRequest,
@@ -130,7 +131,9 @@ class JobsService:
             tenant=tenant,
             webhook_url=body.webhook_url,
             metadata=body.metadata,
-            priority=body.priority,
+            # A single request is someone waiting; a batch's rows go after it (and take turns
+            # with other batches: the batch is their fairness key).
+            priority=body.priority or (BATCH_PRIORITY if batch else INTERACTIVE_PRIORITY),
             batch=batch,
             memo={**(memo or {}), FINGERPRINT_MEMO: fingerprint},
             conflict=WorkflowIDConflictPolicy.FAIL,

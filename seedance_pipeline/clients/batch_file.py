@@ -7,6 +7,7 @@ number at once. Optional per-row `job_id` and `candidates` (N jobs of the same r
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -147,3 +148,21 @@ def _records(path: Path, problems: list[RowProblem]) -> list[tuple[int, dict[str
             continue
         out.append((index, value))
     return out
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a batch's jobs meet the capacity gate: one fairness key, one priority."""
+
+    file: Path
+    key: str
+    priority: int
+
+
+def batch_key(file: Path) -> str:
+    """The batch's fairness key (and `Batch` search attribute): the file's name and a digest
+    of its absolute path, so a rerun of the same file is the same batch and two files with one
+    name are not."""
+    digest = hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:8]
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in file.stem)[:40]
+    return f"{stem}-{digest}"

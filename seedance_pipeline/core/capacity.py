@@ -26,6 +26,10 @@ RPM_WINDOW = timedelta(seconds=60)
 PRIORITIES = range(1, 6)
 """1 is first (Temporal's convention); interactive jobs default to 2, batch rows to 4."""
 DEFAULT_PRIORITY = 3
+INTERACTIVE_PRIORITY = 2
+"""A single job someone waits for (`generate`, `POST /v1/jobs`)."""
+BATCH_PRIORITY = 4
+"""Rows of a batch (`batch`, `POST /v1/batches`)."""
 
 
 def gate_id(route: str, scope: str = "") -> str:

@@ -127,13 +127,13 @@ async def test_orphans_deleted_tasks_and_token_mismatches(
     }
     messages = "\n".join(f.message for f in byteplus.findings)
     assert (
-        f"task {orphan['id']} ({MINI}, succeeded, 108,000 billed tokens) belongs to no job"
+        f"task {orphan['id']} ({MINI}, succeeded, 108,900 billed tokens) belongs to no job"
         in messages
     )
     assert f"job job-deleted attempt 1: the provider does not know task {deleted['id']}" in messages
-    assert "ledger 108,900 tokens (billed), provider task" in messages
+    assert "ledger 109,800 tokens (billed), provider task" in messages
     orphaned = next(f for f in byteplus.findings if f.kind == "orphan")
-    assert (orphaned.billed_tokens, orphaned.route) == (108_000, "byteplus")
+    assert (orphaned.billed_tokens, orphaned.route) == (108_900, "byteplus")
     assert byteplus.checked and byteplus.matched == 1
     assert routes["volcengine"].notes == ["route volcengine: no API key, no rows; skipped"]
 

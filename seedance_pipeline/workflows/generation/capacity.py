@@ -61,21 +61,42 @@ async def acquire(job: Job, model: ResolvedModel) -> None:
         since=now,
     )
     book.move_to(JobState.WAITING_FOR_CAPACITY)  # quiet: shown once the gate says "wait"
-    await _request(job, ref, CapacityRequest(waiter=waiter, limits=ref.limits))
-    # Most grants come at once: no timer unless the gate says the job must wait.
-    await workflow.wait_condition(lambda: inbox.granted == model.model_id or inbox.told_to_wait)
-    if inbox.granted != model.model_id:
-        deadline = inbox.capacity_since + timedelta(seconds=ref.max_wait_seconds)
+    request = CapacityRequest(waiter=waiter, limits=ref.limits)
+    await _request(job, ref, request)
+    await _until_granted(job, ref, model, request)
+    inbox.holding, inbox.told_to_wait, wait.granted_at = model.model_id, False, book.now()
+    wait.waited_seconds += (wait.granted_at - now).total_seconds()
+
+
+async def _until_granted(
+    job: Job, ref: GateRef, model: ResolvedModel, request: CapacityRequest
+) -> None:
+    """Wait for the grant. Most come at once, so there is no timer until the gate says the
+    job must wait; then the wait's own bound runs. A poke sends the request again (the gate
+    ignores a repeat; a gate that was lost is started anew with it)."""
+    inbox, book = job.inbox, job.book
+    since = inbox.capacity_since or book.now()
+    deadline = since + timedelta(seconds=ref.max_wait_seconds)
+    while inbox.granted != model.model_id:
+        timed = inbox.told_to_wait
+        timeout = max(timedelta(0), deadline + inbox.extension - book.now()) if timed else None
         try:
-            await workflow.wait_condition(
-                lambda: inbox.granted == model.model_id,
-                timeout=max(timedelta(0), deadline + inbox.extension - book.now()),
-            )
+            await _news(job, model.model_id, timed=timed, within=timeout)
         except TimeoutError:
             await _tell(ref, "withdraw", CapacityWithdrawal(job_id=job.job_id))
             raise _waited_too_long(job, ref, model) from None
-    inbox.holding, inbox.told_to_wait, wait.granted_at = model.model_id, False, book.now()
-    wait.waited_seconds += (wait.granted_at - now).total_seconds()
+        if inbox.poked and inbox.granted != model.model_id:
+            inbox.poked = False
+            await _request(job, ref, request)
+
+
+async def _news(job: Job, model_id: str, *, timed: bool, within: timedelta | None) -> None:
+    """Until the grant, a poke, or (before the bound runs) the gate's "wait"."""
+    inbox = job.inbox
+    await workflow.wait_condition(
+        lambda: inbox.granted == model_id or inbox.poked or (inbox.told_to_wait and not timed),
+        timeout=within,
+    )
 
 
 async def refused(
