@@ -17,6 +17,7 @@ from seedance_pipeline.activities.errors import to_application_error
 from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderError
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.callback_token import callback_url
+from seedance_pipeline.core.fingerprint import Fingerprint
 from seedance_pipeline.core.models import (
     CreateTaskInput,
     CreateTaskResult,
@@ -123,6 +124,8 @@ class ProviderActivities:
             unit_price=unit,
             estimated_tokens=tokens,
             estimated_cost=cost(tokens, unit),
+            output_url_seconds=route.output_url_seconds,
+            task_retention_seconds=route.task_retention_seconds,
         )
 
     @activity.defn(name="create_task")
@@ -138,7 +141,12 @@ class ProviderActivities:
                 self._settings.callbacks.base_url, data.job_id, data.submit_no, secret
             )
         body = build_create_body(
-            data.request, data.model.model_id, data.model.resolution, data.model.ratio, url
+            data.request,
+            data.model.model_id,
+            data.model.resolution,
+            data.model.ratio,
+            url,
+            fingerprint=Fingerprint(data.job_id, data.run, data.submit_no),
         )
         try:
             task_id = await self._client.create(route, data.model.route, body)

@@ -52,6 +52,13 @@ class RouteSettings(_Frozen):
     currency: Literal["USD", "CNY"]
     foreign_model_prefixes: tuple[str, ...] = ()
     output_hosts: tuple[str, ...] = ()
+    output_url_seconds: float = Field(default=86_400.0, gt=0)
+    """Lifetime of a signed output URL that does not carry its own expiry (reference C2:
+    `X-Tos-Expires=86400`). Copies are retried for as long as the URL lives."""
+    task_retention_seconds: float = Field(default=86_400.0, gt=0)
+    """How long the provider keeps a task queryable. The tutorial says 24 h, the API reference
+    7 days (reference C10): the shorter is the default, so a follower or reconcile never
+    counts on a task the provider may already have forgotten."""
 
     def api_key(self) -> str | None:
         """Read the key at the moment of use; it is never stored on a model."""
