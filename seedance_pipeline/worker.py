@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from seedance_pipeline.activities.directory import JobDirectoryActivities
+from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
@@ -39,6 +40,7 @@ from seedance_pipeline.core import metric_names as names
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
 from seedance_pipeline.observability import metrics
 from seedance_pipeline.observability.logging import configure_logging, secret_values
+from seedance_pipeline.workflows.follow_task import TaskFollowerWorkflow
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 from seedance_pipeline.workflows.model_health import ModelHealthWorkflow
 
@@ -75,7 +77,7 @@ async def running_workers(
             Worker(
                 client,
                 task_queue=tq.task_queue,
-                workflows=[GenerationWorkflow, ModelHealthWorkflow],
+                workflows=[GenerationWorkflow, ModelHealthWorkflow, TaskFollowerWorkflow],
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=acts.job_queue,
                 max_concurrent_activities=200,
@@ -134,6 +136,7 @@ def activities(
     directory = JobDirectoryActivities(client)
     health = HealthActivities(client, settings, identity)
     ledger_acts = LedgerActivities(ledger, settings.budgets)
+    followers = FollowerActivities(client, settings)
     job_queue: list[Callable[..., Any]] = [
         provider.resolve_model,
         provider.get_task,
@@ -148,6 +151,10 @@ def activities(
         ledger_acts.record_cost,
         ledger_acts.check_budget,
         ledger_acts.release_budget,
+        ledger_acts.claim_task,
+        ledger_acts.find_claims,
+        ledger_acts.record_unattributed,
+        followers.start_task_follower,
     ]
     return Activities(job_queue=job_queue, submit_queue=[provider.create_task])
 

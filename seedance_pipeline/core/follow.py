@@ -79,6 +79,8 @@ class FollowProgress(BaseModel):
     not_found: int = 0
     """Consecutive "no such task" answers (reset by any other answer)."""
     last_seen: ProviderTask | None = None
+    interval_seconds: float = 0.0
+    """The current wait between reads (it backs off; kept across continue-as-new)."""
     started_at: datetime | None = None
     notes: list[str] = Field(default_factory=list)
 
@@ -143,6 +145,20 @@ class FollowTaskResult(BaseModel):
     manifest_uri: str | None = None
     polls: int = 0
     notes: list[str] = Field(default_factory=list)
+
+
+class FollowerView(BaseModel):
+    """The follower's `status` query: what it follows, how far it got, what it did."""
+
+    task_id: str = ""
+    job_id: str = ""
+    run: str = ""
+    submit_no: int = 0
+    reason: str = ""
+    progress: FollowProgress = Field(default_factory=FollowProgress)
+    result: FollowTaskResult | None = None
+    problem: str = ""
+    """Why the follower's input was refused (then nothing else is set)."""
 
 
 class FollowerStarted(BaseModel):

@@ -12,13 +12,16 @@ from __future__ import annotations
 from temporalio import activity
 
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
+from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput
 from seedance_pipeline.core.models import (
     CheckedReference,
     CheckReferencesInput,
     ChooseModelInput,
+    ClaimTaskInput,
     CopyOutputInput,
     CreateTaskInput,
     CreateTaskResult,
+    FindClaimsInput,
     FindTasksInput,
     LedgerEntry,
     ManifestInput,
@@ -28,8 +31,10 @@ from seedance_pipeline.core.models import (
     ResolvedModel,
     ResolveInput,
     StoredObject,
+    TaskClaim,
     TaskOwnersInput,
     TaskRef,
+    UnattributedTask,
 )
 
 
@@ -113,6 +118,28 @@ async def record_cost(entry: LedgerEntry) -> None:
     raise _stub("record_cost")
 
 
+@activity.defn(name="claim_task")
+async def claim_task(data: ClaimTaskInput) -> TaskClaim:
+    """Claim a provider task for one create: the first claim wins for good (`won`)."""
+    raise _stub("claim_task")
+
+
+@activity.defn(name="find_claims")
+async def find_claims(data: FindClaimsInput) -> dict[str, TaskClaim]:
+    raise _stub("find_claims")
+
+
+@activity.defn(name="record_unattributed")
+async def record_unattributed(task: UnattributedTask) -> bool:
+    raise _stub("record_unattributed")
+
+
+@activity.defn(name="start_task_follower")
+async def start_task_follower(data: FollowTaskInput) -> FollowerStarted:
+    """Hand a provider task to its follower (one per task ID; a second start finds the first)."""
+    raise _stub("start_task_follower")
+
+
 ALL = (
     resolve_model,
     check_references,
@@ -128,5 +155,9 @@ ALL = (
     copy_output,
     write_manifest,
     record_cost,
+    claim_task,
+    find_claims,
+    record_unattributed,
+    start_task_follower,
 )
 """Every stub; the worker must register exactly these names."""
