@@ -106,9 +106,7 @@ async def _follow(pipeline: Pipeline, inp: FollowTaskInput) -> FollowTaskResult:
     started = await starter.start_task_follower(inp)
     again = await starter.start_task_follower(inp)  # a second handover finds the first
     assert again.workflow_id == started.workflow_id and again.run_id == started.run_id
-    handle = pipeline.client.get_workflow_handle(
-        started.workflow_id, result_type=FollowTaskResult
-    )
+    handle = pipeline.client.get_workflow_handle(started.workflow_id, result_type=FollowTaskResult)
     result = await handle.result()
     late = await starter.start_task_follower(inp)  # after the end: nothing new starts
     assert late.existed and late.run_id == started.run_id
