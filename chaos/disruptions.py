@@ -201,8 +201,14 @@ def _hold_ledger_lock(stack: ChaosStack) -> Any:
 
 
 def _release(conn: Any) -> None:
-    conn.rollback() if not isinstance(conn, sqlite3.Connection) else conn.execute("ROLLBACK")
-    conn.close()
+    """Drop the lock. A Postgres restart may have ended the connection (and the lock) already."""
+    with contextlib.suppress(Exception):
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute("ROLLBACK")
+        else:
+            conn.rollback()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 @dataclass

@@ -493,7 +493,7 @@ def _disruption_text(d: Disruption) -> str:
     if isinstance(d, WorkerKills):
         return (
             f"{d.count} worker SIGKILLs {d.min_gap:g}-{d.max_gap:g}s apart from "
-            f"t+{d.first_after:g}s (every {d.ledger_every}th with the ledger locked)"
+            f"t+{d.first_after:g}s (one in {d.ledger_every} with the ledger locked)"
         )
     if isinstance(d, TemporalRestarts):
         return f"Temporal stopped at t+{', '.join(f'{a:g}' for a in d.at)}s for {d.down:g}s"

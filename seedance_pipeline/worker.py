@@ -31,7 +31,7 @@ from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.activities.references import ReferenceActivities
 from seedance_pipeline.activities.storage import StorageActivities
-from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.ledger import open_ledger_when_up
 from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.adapters.object_store import ObjectStore, open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
@@ -69,7 +69,7 @@ async def running_workers(
             s3_endpoint_url=settings.storage.s3_endpoint_url,
             s3_region=settings.storage.s3_region,
         )
-        ledger = open_ledger(settings.ledger.url)
+        ledger = await asyncio.to_thread(open_ledger_when_up, settings.ledger.url)
         acts = activities(client, settings, http, store, ledger, identity or "")
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None

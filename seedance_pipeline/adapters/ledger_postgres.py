@@ -28,6 +28,7 @@ from seedance_pipeline.adapters.ledger_schema import (
     BudgetDecision,
     Hold,
     LedgerSchemaError,
+    LedgerUnavailable,
     TaskClaimedElsewhere,
     claim_from_row,
     entry_from_row,
@@ -98,7 +99,7 @@ class PostgresLedger:
                 )
             except psycopg.OperationalError as exc:
                 # libpq's message names host and port, never the password; the URL is redacted.
-                raise psycopg.OperationalError(
+                raise LedgerUnavailable(
                     f"cannot connect to the ledger at {redact(self._url)}: {exc}"
                 ) from None
             conn.execute("SET TIME ZONE 'UTC'")

@@ -71,6 +71,10 @@ class LedgerSchemaError(RuntimeError):
     """The database's schema is newer than this code, or a migration failed."""
 
 
+class LedgerUnavailable(RuntimeError):
+    """The ledger's server did not answer (down, restarting, unreachable); worth retrying."""
+
+
 class TaskClaimedElsewhere(RuntimeError):
     """A row names a provider task another create claimed first: recording it would count one
     bill twice. Nothing was written."""
