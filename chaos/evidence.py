@@ -34,6 +34,12 @@ from seedance_pipeline.core.settings import Settings, load_settings
 
 __all__ = ["Evidence", "JobEvidence", "StoredFile", "gather", "job_of_task", "price_table"]
 
+CLOSED_WITH_RECORD = (
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+)
+"""A closed job's record: its result, its failure's details, or (cancelled) its query."""
 PROMPT_SEPARATOR = ": "
 """Job prompts are `<job id>: <text>`, so every provider task names the job that made it."""
 
@@ -139,7 +145,7 @@ async def _job(client: Client, storage: Storage, job_id: str) -> JobEvidence:
         return ev
     ev.started_at, ev.closed_at = desc.start_time, desc.close_time
     ev.status = desc.status.name if desc.status else "unknown"
-    if desc.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
+    if desc.status in CLOSED_WITH_RECORD:
         try:
             ev.record = await job_result(handle)
         except Exception as exc:  # a failed result is evidence, not a harness crash

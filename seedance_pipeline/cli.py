@@ -35,8 +35,10 @@ from seedance_pipeline.clients.ops import (
     list_query,
     regeneration,
 )
+from seedance_pipeline.clients.runs import RunSummary, follower_views, job_runs
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
+from seedance_pipeline.core.follow import FollowerView
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Reference
 from seedance_pipeline.core.pricing import cost, estimate_tokens
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
@@ -252,12 +254,42 @@ def _on_job(job_id: str, action: Callable[[Client], Awaitable[str | None]]) -> N
 
 @app.command()
 def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a job: state timeline, attempts, error, URIs, cost."""
+    """Show a job: state timeline, attempts, error, URIs, cost; every earlier run of the job
+    ID (reruns add, never replace) and what its task followers stored after it ended."""
 
     async def show(client: Client) -> None:
-        _print_record(await job_status(client, job_id), as_json)
+        record = await job_status(client, job_id)
+        runs, followers = await asyncio.gather(
+            job_runs(client, job_id), follower_views(client, record)
+        )
+        if as_json:
+            summary = record.summary()
+            summary["runs"] = [r.as_dict() for r in runs]
+            summary["followers"] = [f.model_dump(mode="json") for f in followers]
+            print(json.dumps(summary, indent=2))
+            return
+        _print_record(record, as_json=False)
+        _print_runs(runs, followers)
 
     _on_job(job_id, show)
+
+
+def _print_runs(runs: list[RunSummary], followers: list[FollowerView]) -> None:
+    if len(runs) > 1:
+        console.print(f"[bold]runs[/] ({len(runs)}, oldest first)")
+        for run in runs:
+            cost = f" {run.cost} {run.currency}" if run.cost is not None else ""
+            console.print(
+                f"  {run.run_id} {run.status.lower()} {run.outcome or ''}{cost} "
+                f"video={run.video_uri or '-'} manifest={run.manifest_uri or '-'}"
+            )
+    for view in followers:
+        done = view.result
+        what = f"following (polls {view.progress.polls})"
+        if done is not None:
+            video = done.video.uri if done.video else "-"
+            what = f"{done.outcome.value} tokens={done.tokens} video={video}"
+        console.print(f"[bold]follower[/] of task {view.task_id or '?'}: {what} {view.problem}")
 
 
 @app.command()
