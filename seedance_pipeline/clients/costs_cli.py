@@ -51,6 +51,7 @@ class By(StrEnum):
     model = "model"
     route = "route"
     outcome = "outcome"
+    run = "run"
 
 
 def _settings() -> Settings:
@@ -95,7 +96,8 @@ def costs(
         raise typer.Exit(EXIT_INVALID) from None
     settings = _settings()
     with closing(_ledger(settings)) as ledger:
-        report = cost_report(ledger.entries(start, end), by.value, first, last)
+        orphans = [u for u in ledger.unattributed(start) if end is None or u.seen_at < end]
+        report = cost_report(ledger.entries(start, end), by.value, first, last, orphans)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))  # noqa: T201
         return
