@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput, follower_id
+from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput, id_of
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.workflows.follow_task import TaskFollowerWorkflow
 
@@ -29,7 +29,7 @@ class FollowerActivities:
 
     @activity.defn(name="start_task_follower")
     async def start_task_follower(self, data: FollowTaskInput) -> FollowerStarted:
-        workflow_id = follower_id(data.route, data.task_id)
+        workflow_id = id_of(data)
         structlog.contextvars.bind_contextvars(job_id=data.job_id, task_id=data.task_id)
         try:
             handle = await self._client.start_workflow(

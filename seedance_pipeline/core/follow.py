@@ -10,7 +10,9 @@ row of the create that made it (same key, so it replaces the job's row), and sto
 task's outputs in the run's `followed-<submit>/` folder unless told to discard them.
 
 `handover` builds the follower's input from what the job knows; it is pure so the job's workflow
-calls it directly.
+calls it directly. `watch_unattributed` builds one for a listed task that several creates could
+have made and none could prove (a pinned seed, a list without seeds): that follower records the
+task's bill as unattributed, with its candidates, unless a create claims it meanwhile.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ single 404 right after a create could be the provider's own replication lag)."""
 POLLS_PER_RUN = 400
 """Polls before the follower continues as new, so a two-day follow keeps a short history."""
 WORKFLOW_ID_PREFIX = "task-follower"
+UNATTRIBUTED_PREFIX = "task-follower-unattributed"
 
 
 class FollowOutcome(StrEnum):
@@ -62,6 +65,10 @@ class FollowOutcome(StrEnum):
     """The provider no longer knows the task; recorded with what was last seen of it."""
     ABANDONED = "followed_abandoned"
     """Still not terminal past its own expiry and the route's retention: recorded as last seen."""
+    UNATTRIBUTED = "followed_unattributed"
+    """Billed, and no create could claim it: recorded as an unattributed task (no job's row)."""
+    OWNED_ELSEWHERE = "followed_owned_elsewhere"
+    """Watched as unattributed, but a create claimed it meanwhile: its owner's row records it."""
 
 
 TERMINAL_OUTCOMES = {
@@ -125,6 +132,10 @@ class FollowTaskInput(BaseModel):
     no longer runs (`workflows.follow_task.release_capacity`)."""
     capacity_holder_id: str | None = None
     """Whose slot it is at the gate (the job's ID)."""
+    unattributed_candidates: list[str] | None = None
+    """Set for a task no create could prove its own: the jobs whose creates could have made it.
+    The follower then writes no ledger row and stores nothing; a billed task is recorded as
+    unattributed with these candidates, unless a create claims it first."""
     progress: FollowProgress = Field(default_factory=FollowProgress)
 
 
@@ -168,9 +179,15 @@ class FollowerStarted(BaseModel):
     """A follower of this task was already running or had finished: nothing new started."""
 
 
-def follower_id(route: str, task_id: str) -> str:
-    """One follower per provider task, whoever hands it over and however often."""
-    return f"{WORKFLOW_ID_PREFIX}:{route}:{task_id}"
+def follower_id(route: str, task_id: str, *, unattributed: bool = False) -> str:
+    """One follower per provider task, whoever hands it over and however often (and one
+    watcher of it as an unattributed candidate, which never writes a job's row)."""
+    prefix = UNATTRIBUTED_PREFIX if unattributed else WORKFLOW_ID_PREFIX
+    return f"{prefix}:{route}:{task_id}"
+
+
+def id_of(inp: FollowTaskInput) -> str:
+    return follower_id(inp.route, inp.task_id, unattributed=inp.unattributed_candidates is not None)
 
 
 def expires_after(inp: FollowTaskInput) -> int:
@@ -248,4 +265,45 @@ def handover(
         capacity_gate_id=capacity_gate_id,
         capacity_holder_id=record.job_id if capacity_gate_id else None,
         progress=FollowProgress(last_seen=last_seen),
+    )
+
+
+def watch_unattributed(
+    task: ProviderTask,
+    record: JobRecord,
+    model: ResolvedModel,
+    request: GenerationRequest,
+    *,
+    candidates: list[str],
+    reason: str,
+) -> FollowTaskInput:
+    """A follower input for a listed task that `candidates` could all have made: it follows the
+    task to its end and records a billed one as unattributed (never as this job's row)."""
+    now = record.finished_at or record.requested_at
+    if now is None:
+        raise ValueError(f"job {record.job_id} has no request time")
+    created = datetime.fromtimestamp(task.created_at, UTC) if task.created_at else now
+    return FollowTaskInput(
+        job_id=record.job_id,
+        run=record.run,
+        submit_no=0,
+        route=model.route,
+        task_id=task.id,
+        model_alias=model.alias,
+        model_id=task.model or model.model_id,
+        unit_price=model.unit_price,
+        currency=model.currency,
+        request=request,
+        requested_at=record.requested_at or now,
+        accepted_at=created,
+        reason=reason,
+        job_outcome=record.outcome,
+        store=False,
+        url_lifetime_seconds=model.output_url_seconds,
+        task_retention_seconds=model.task_retention_seconds,
+        poll_first_seconds=max(model.poll_min_seconds, model.poll_first_seconds),
+        poll_max_seconds=max(model.poll_max_seconds, model.poll_min_seconds),
+        poll_backoff=model.poll_backoff,
+        unattributed_candidates=sorted(set(candidates)),
+        progress=FollowProgress(last_seen=task),
     )

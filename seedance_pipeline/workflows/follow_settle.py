@@ -6,6 +6,10 @@ price, and it is written before any copy, so the money is recorded even while a 
 a flaky host for hours. A succeeded task's video (and last frame, when asked) is then copied
 for as long as its URL lives, into the run's `followed-<submit>/` folder, with a manifest
 beside it, unless the input says to discard; the row's outcome is updated to what happened.
+
+A follower watching a task no create could prove its own (`unattributed_candidates`) writes no
+job's row and stores nothing: a billed task is kept as unattributed, with its candidates, unless
+a create has claimed it by then (its owner's row records it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         ProviderTask,
         StoredObject,
         TaskRef,
+        UnattributedTask,
     )
     from seedance_pipeline.core.pricing import cost
     from seedance_pipeline.workflows import activity_options as opts
@@ -49,6 +54,8 @@ How = Literal["terminal", "gone", "bound"]
 async def settle(inp: FollowTaskInput, task: ProviderTask | None, how: How) -> FollowTaskResult:
     """Record, then store; the follower's result."""
     result = _result(inp, task, how)
+    if inp.unattributed_candidates is not None:
+        return await _unattributed(inp, task, result)
     await record(inp, task, result)
     if result.outcome != FollowOutcome.BILLED or task is None:
         return result
@@ -98,6 +105,29 @@ async def record(inp: FollowTaskInput, task: ProviderTask | None, result: Follow
         if not (isinstance(cause, ApplicationError) and cause.type == et.TASK_CLAIMED_ELSEWHERE):
             raise
         _note(inp, result, f"not recorded here: {cause.message}")
+
+
+async def _unattributed(
+    inp: FollowTaskInput, task: ProviderTask | None, result: FollowTaskResult
+) -> FollowTaskResult:
+    if result.tokens <= 0:
+        return result  # not billed: nothing to record
+    kept = UnattributedTask(
+        task_id=inp.task_id,
+        route=inp.route,
+        model_id=(task.model if task and task.model else inp.model_id),
+        status=result.provider_status or "unknown",
+        tokens=result.tokens,
+        unit_price=inp.unit_price,
+        currency=inp.currency,
+        cost=result.cost,
+        candidates=list(inp.unattributed_candidates or []),
+        note=inp.reason,
+        seen_at=workflow.now(),
+    )
+    recorded = await opts.call(stubs.record_unattributed, kept, opts.RECORD)
+    result.outcome = FollowOutcome.UNATTRIBUTED if recorded else FollowOutcome.OWNED_ELSEWHERE
+    return result
 
 
 def ledger_entry(

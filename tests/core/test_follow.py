@@ -116,3 +116,18 @@ def test_retention_counts_from_the_providers_creation_time_when_known() -> None:
     assert retention_until(inp) == inp.accepted_at + timedelta(seconds=600)
     later = inp.model_copy(update={"progress": FollowProgress(last_seen=seen)})
     assert retention_until(later) == T0 + timedelta(minutes=1, seconds=600)
+
+
+def test_an_unattributed_watch_has_its_own_workflow_id_and_stores_nothing() -> None:
+    from seedance_pipeline.core.follow import id_of, watch_unattributed
+
+    rec = record(finished_at=T0 + timedelta(minutes=5))
+    listed = ProviderTask(id="cgt-9", status="running", created_at=int(T0.timestamp()), model="m-9")
+    inp = watch_unattributed(
+        listed, rec, model(), GenerationRequest(prompt="x"), candidates=["b", "a", "a"], reason="x"
+    )
+    assert inp.unattributed_candidates == ["a", "b"] and inp.store is False
+    assert (inp.model_id, inp.accepted_at) == ("m-9", T0)
+    assert id_of(inp) == "task-follower-unattributed:byteplus:cgt-9"
+    owned = handover(rec, attempt("cgt-9"), model(), GenerationRequest(prompt="x"), reason="x")
+    assert id_of(owned) == "task-follower:byteplus:cgt-9"

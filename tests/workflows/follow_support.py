@@ -37,6 +37,7 @@ from seedance_pipeline.core.models import (
     ProviderUsage,
     StoredObject,
     TaskRef,
+    UnattributedTask,
 )
 from seedance_pipeline.worker import WORKFLOW_RUNNER
 from seedance_pipeline.workflows.follow_task import TaskFollowerWorkflow
@@ -79,6 +80,9 @@ class FollowScript:
     ledger: list[LedgerEntry] = field(default_factory=list)
     copied: list[CopyOutputInput] = field(default_factory=list)
     manifests: list[ManifestInput] = field(default_factory=list)
+    unattributed: list[UnattributedTask] = field(default_factory=list)
+    claimed_meanwhile: bool = False
+    """`record_unattributed` answers False: a create claimed the task first."""
 
     def next(self, answers: list[Any]) -> Any:
         return answers.pop(0) if len(answers) > 1 else answers[0]
@@ -121,7 +125,15 @@ def follow_activities(script: FollowScript) -> list[Callable[..., Any]]:
         script.calls["record_cost"] += 1
         script.ledger.append(entry)
 
-    return [get_task, copy_output, write_manifest, record_cost]
+    @activity.defn(name="record_unattributed")
+    async def record_unattributed(task: UnattributedTask) -> bool:
+        script.calls["record_unattributed"] += 1
+        if script.claimed_meanwhile:
+            return False
+        script.unattributed.append(task)
+        return True
+
+    return [get_task, copy_output, write_manifest, record_cost, record_unattributed]
 
 
 def follow_input(**overrides: Any) -> FollowTaskInput:

@@ -182,3 +182,26 @@ async def test_a_malformed_input_fails_the_follower_with_the_reason(client: Clie
     cause = caught.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == et.FOLLOWER_INPUT_INVALID
     assert "task_id" in cause.message and "Field required" in cause.message
+
+
+async def test_a_task_nobody_could_claim_is_recorded_unattributed_with_its_candidates(
+    client: Client,
+) -> None:
+    inp = follow_input(unattributed_candidates=["job-a", "job-b"], store=False)
+    script = FollowScript(gets=[task(inp.task_id, "running"), task(inp.task_id, "succeeded")])
+    result = (await run_follower(client, script, inp)).result
+    assert result.outcome == FollowOutcome.UNATTRIBUTED and result.tokens == TOKENS
+    (kept,) = script.unattributed
+    assert (kept.task_id, kept.candidates, kept.tokens) == (inp.task_id, ["job-a", "job-b"], TOKENS)
+    assert kept.cost == cost(TOKENS, UNIT_PRICE)
+    assert script.calls["record_cost"] == script.calls["copy_output"] == 0
+
+
+async def test_an_unattributed_candidate_claimed_meanwhile_is_left_to_its_owner(
+    client: Client,
+) -> None:
+    inp = follow_input(unattributed_candidates=["job-a"], store=False)
+    script = FollowScript(gets=[task(inp.task_id, "succeeded")], claimed_meanwhile=True)
+    result = (await run_follower(client, script, inp)).result
+    assert result.outcome == FollowOutcome.OWNED_ELSEWHERE
+    assert script.unattributed == [] and script.calls["record_cost"] == 0
