@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from temporalio.common import RetryPolicy
 
 from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.models import JobRecord, ResolvedModel
 
 EXPIRY_MARGIN = timedelta(seconds=60)
 """Stop this long before the URL's stated expiry: a download that starts a second before it
@@ -106,6 +107,21 @@ def copy_deadline(
     if retention_until is not None and retention_until < at:
         at, source = retention_until, "retention"
     return CopyDeadline(at=at - EXPIRY_MARGIN, source=source)
+
+
+def job_copy_deadline(
+    url: str, record: JobRecord, model: ResolvedModel, now: datetime
+) -> CopyDeadline:
+    """`copy_deadline` for the job's store phase, from its record and pinned model: the URL was
+    signed when the provider reported success (`provider_updated_at`, else now), and the task
+    is forgotten `task_retention_seconds` after the provider created it."""
+    created = record.provider_created_at or record.submitted_at or now
+    return copy_deadline(
+        url,
+        succeeded_at=record.provider_updated_at or now,
+        url_lifetime_seconds=model.output_url_seconds,
+        retention_until=created + timedelta(seconds=model.task_retention_seconds),
+    )
 
 
 def copy_retry(deadline: CopyDeadline, now: datetime) -> CopyRetry:

@@ -99,3 +99,22 @@ def test_a_deadline_already_past_still_gets_one_real_try() -> None:
     deadline = copy_deadline("https://h/v.mp4", succeeded_at=SIGNED_AT, url_lifetime_seconds=60)
     plan = copy_retry(deadline, SIGNED_AT + timedelta(days=2))
     assert plan.schedule_to_close == MIN_WINDOW
+
+
+def test_the_jobs_copy_deadline_comes_from_its_record_and_model() -> None:
+    from seedance_pipeline.core.copy_deadline import job_copy_deadline
+    from seedance_pipeline.core.models import JobRecord
+    from tests.workflows.support import model
+
+    created = SIGNED_AT - timedelta(minutes=2)
+    record = JobRecord(
+        job_id="j", request=None, provider_created_at=created, provider_updated_at=SIGNED_AT
+    )
+    pinned = model(output_url_seconds=3600.0, task_retention_seconds=86_400.0)
+    unsigned = job_copy_deadline("https://h/v.mp4", record, pinned, SIGNED_AT)
+    assert (unsigned.source, unsigned.at) == (
+        "url_lifetime",
+        SIGNED_AT + timedelta(hours=1) - EXPIRY_MARGIN,
+    )
+    short = model(task_retention_seconds=600.0)
+    assert job_copy_deadline(TOS, record, short, SIGNED_AT).at == created + timedelta(seconds=540)
