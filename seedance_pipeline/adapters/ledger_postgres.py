@@ -47,6 +47,9 @@ _UPSERT = (
     f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "  # noqa: S608
     f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY)
+    # The provider never un-bills: a late unbilled write of a billed task keeps the bill.
+    + " WHERE NOT (ledger.billed AND NOT EXCLUDED.billed "
+    "AND ledger.provider_task_id IS NOT DISTINCT FROM EXCLUDED.provider_task_id)"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM ledger"  # noqa: S608
 _BILLED = (

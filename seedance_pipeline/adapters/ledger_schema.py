@@ -106,7 +106,9 @@ class Ledger(Protocol):
     """A cost ledger: SQLite (one host) or PostgreSQL (several workers)."""
 
     def upsert(self, entry: LedgerEntry) -> None:
-        """Write the row for (job_id, run, submit_no), replacing it if it exists; claim its
+        """Write the row for (job_id, run, submit_no), replacing it if it exists (except that a
+        billed row of a task is never replaced by an unbilled one: the provider never un-bills,
+        so a job's late "0 tokens" write cannot undo its follower's bill); claim its
         provider task for that create (raises TaskClaimedElsewhere, writing nothing, when
         another create holds the claim); end the job's budget hold, since its cost now counts
         as itself."""

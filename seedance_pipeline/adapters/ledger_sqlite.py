@@ -43,6 +43,10 @@ _UPSERT = (
     f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "  # noqa: S608
     f"ON CONFLICT({', '.join(KEY)}) DO UPDATE SET "
     + ", ".join(f"{c}=excluded.{c}" for c in COLUMNS if c not in KEY)
+    # The provider never un-bills: a late unbilled write of a billed task (a job's "cancelled,
+    # 0 tokens" row landing after its follower's bill) keeps the bill.
+    + " WHERE NOT (ledger.billed = 1 AND excluded.billed = 0 "
+    "AND ledger.provider_task_id IS excluded.provider_task_id)"
 )
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM ledger"  # noqa: S608
 _BILLED = (

@@ -74,6 +74,14 @@ def test_a_later_write_replaces_only_its_own_runs_row(ledger: Ledger) -> None:
     assert rows == {(RUN_1, "cgt-first"): (108_900, True), (RUN_2, "cgt-second"): (108_000, True)}
 
 
+def test_a_late_unbilled_write_never_undoes_a_bill(ledger: Ledger) -> None:
+    """A job's "cancelled, 0 tokens" row landing after its follower recorded the bill."""
+    billed = entry(run=RUN_1, provider_task_id="cgt-late", outcome="followed_stored")
+    ledger.upsert(billed)
+    ledger.upsert(billed.model_copy(update={"tokens": 0, "billed": False, "cost": 0.0}))
+    assert ledger.entries() == [billed]
+
+
 # ---- claims ---------------------------------------------------------------------------------
 
 
