@@ -1,6 +1,7 @@
-"""Process faults, played against a running scenario: worker SIGKILLs, Temporal restarts, a
-webhook outage, network cuts. Each one leaves the stack whole when it returns (every stopped
-part is running again), counts what it did, and for a kill records what the jobs were doing.
+"""Process faults, played against a running scenario: worker SIGKILLs, Temporal and Postgres
+restarts, a webhook outage, network cuts, and users cancelling running jobs. Each one leaves
+the stack whole when it returns (every stopped part is running again), counts what it did, and
+for a kill records what the jobs were doing.
 
 What the jobs were doing at a kill is read from Temporal right after the SIGKILL: every
 running job's pending activities (create_task = submit, copy_output = copy, record_cost =
@@ -11,6 +12,7 @@ this is the proof that kills landed in each phase, not a guess from timing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import time
@@ -22,7 +24,15 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from chaos.scenarios import Disruption, NetworkCuts, TemporalRestarts, WebhookOutage, WorkerKills
+from chaos.scenarios import (
+    Cancels,
+    Disruption,
+    NetworkCuts,
+    PostgresRestarts,
+    TemporalRestarts,
+    WebhookOutage,
+    WorkerKills,
+)
 from chaos.stack import ChaosStack
 from seedance_pipeline.core import search_attributes as sa
 
@@ -57,6 +67,8 @@ class KillRecord:
     their timeout)."""
     phases: list[str]
     restart_seconds: float
+    worker: str = "worker"
+    """Which worker process was killed (`worker`, `worker-2`, ...)."""
 
 
 @dataclass
@@ -90,6 +102,8 @@ class Context:
     log: DisruptionLog
     done: asyncio.Event
     """Set when every job has closed: periodic disruptions stop early."""
+    jobs: int = 0
+    """How many jobs the scenario starts."""
 
 
 async def play(ctx: Context, disruption: Disruption) -> None:
@@ -101,6 +115,10 @@ async def play(ctx: Context, disruption: Disruption) -> None:
         await _webhook_outage(ctx, disruption)
     elif isinstance(disruption, NetworkCuts):
         await _network_cuts(ctx, disruption)
+    elif isinstance(disruption, PostgresRestarts):
+        await _postgres_restarts(ctx, disruption)
+    elif isinstance(disruption, Cancels):
+        await _cancels(ctx, disruption)
 
 
 async def _sleep_until(ctx: Context, at: float) -> None:
@@ -114,13 +132,14 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
     await _sleep_until(ctx, spec.first_after)
     for n in range(1, spec.count + 1):
         mode = "ledger-lock" if spec.ledger_every and n % spec.ledger_every == 0 else "random"
-        lock = None
+        victim = ctx.rng.choice(sorted(ctx.stack.workers))
+        lock: Any = None
         try:
             if mode == "ledger-lock":
                 lock = await asyncio.to_thread(_hold_ledger_lock, ctx.stack)
                 await _until_recording(ctx, spec.ledger_hold)
             at = time.monotonic() - ctx.t0
-            pid = await asyncio.to_thread(ctx.stack.kill_worker)
+            pid = await asyncio.to_thread(ctx.stack.kill_worker, victim)
             ctx.log.counts["worker_sigkill"] += 1
         finally:
             if lock is not None:  # never leave the ledger locked, whatever happened
@@ -133,11 +152,12 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
             | ({"submit"} if "submitting" in states else set())
         )
         started = time.monotonic()
-        await asyncio.to_thread(ctx.stack.restart_worker)
+        await asyncio.to_thread(ctx.stack.restart_worker, victim)
         restart = time.monotonic() - started
         ctx.log.kills.append(
             KillRecord(
                 at=round(at, 2),
+                worker=victim,
                 mode=mode,
                 jobs_running=snap.running,
                 job_states=dict(states),
@@ -147,7 +167,8 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
                 restart_seconds=round(restart, 2),
             )
         )
-        ctx.log.note(ctx.t0, f"SIGKILL #{n} ({mode}) during {', '.join(phases) or 'idle'}")
+        during = ", ".join(phases) or "idle"
+        ctx.log.note(ctx.t0, f"SIGKILL #{n} of {victim} ({mode}) during {during}")
         if n < spec.count:
             await asyncio.sleep(ctx.rng.uniform(spec.min_gap, spec.max_gap))
 
@@ -162,18 +183,32 @@ async def _until_recording(ctx: Context, within: float) -> None:
         await asyncio.sleep(0.3)
 
 
-def _hold_ledger_lock(stack: ChaosStack) -> sqlite3.Connection:
-    """Take the ledger's write lock (as a second writer would) so record_cost blocks on it."""
-    conn = sqlite3.connect(
-        stack.ledger_path, timeout=30, isolation_level=None, check_same_thread=False
-    )
-    conn.execute("BEGIN IMMEDIATE")
+def _hold_ledger_lock(stack: ChaosStack) -> Any:
+    """Take the ledger's write lock (as a second writer would) so record_cost blocks on it:
+    SQLite's write lock, or an EXCLUSIVE table lock on Postgres (reads go on, writes wait)."""
+    url = stack.ledger_url
+    if url.startswith("sqlite:///"):
+        conn: Any = sqlite3.connect(
+            stack.ledger_path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+    import psycopg
+
+    conn = psycopg.connect(url)  # not autocommit: the lock lasts until the rollback
+    conn.execute("LOCK TABLE ledger IN EXCLUSIVE MODE")
     return conn
 
 
-def _release(conn: sqlite3.Connection) -> None:
-    conn.execute("ROLLBACK")
-    conn.close()
+def _release(conn: Any) -> None:
+    """Drop the lock. A Postgres restart may have ended the connection (and the lock) already."""
+    with contextlib.suppress(Exception):
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute("ROLLBACK")
+        else:
+            conn.rollback()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 @dataclass
@@ -270,6 +305,41 @@ async def _network_cuts(ctx: Context, spec: NetworkCuts) -> None:
             f"new ones refused for {spec.down}s",
         )
     await asyncio.sleep(spec.down)  # the path is back before the scenario moves on
+
+
+async def _postgres_restarts(ctx: Context, spec: PostgresRestarts) -> None:
+    for at in spec.at:
+        await _sleep_until(ctx, at)
+        running = await _running(ctx)
+        await asyncio.to_thread(ctx.stack.stop_postgres)
+        ctx.log.note(ctx.t0, f"Postgres ledger stopped with {running} jobs running")
+        await asyncio.sleep(spec.down)
+        await asyncio.to_thread(ctx.stack.start_postgres_again)
+        ctx.log.counts["postgres_restart"] += 1
+        ctx.log.note(ctx.t0, f"Postgres ledger started again after {spec.down:.0f}s (same port)")
+
+
+async def _cancels(ctx: Context, spec: Cancels) -> None:
+    """Cancel chosen jobs as soon as they are seen running (visibility), as a user would."""
+    chosen: dict[str, bool] = {}
+    give_up = time.monotonic() + spec.within
+    query = f"{ctx.query_running} AND JobState = 'running'"
+    while time.monotonic() < give_up and not ctx.done.is_set():
+        try:
+            running = [wf.id async for wf in ctx.client.list_workflows(query)]
+        except RPCError:
+            running = []
+        for job_id in running:
+            if job_id in chosen:
+                continue
+            chosen[job_id] = ctx.rng.random() < spec.fraction
+            if chosen[job_id]:
+                with contextlib.suppress(RPCError):
+                    await ctx.client.get_workflow_handle(job_id).cancel()
+                    ctx.log.counts["job_cancel_while_running"] += 1
+        if len(chosen) >= ctx.jobs:
+            return
+        await asyncio.sleep(0.5)
 
 
 def fault_counts(stats: dict[str, Any], log: DisruptionLog) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """Everything the invariants look at, gathered once after a scenario from the sources of truth:
-Temporal (each job's describe, result and history), the emulator's task log and file digests
-(the provider's side), the ledger file and the stored objects on disk.
+Temporal (each job's describe, result and history, and how many runs each job ID had), the
+emulator's task log and file digests (the provider's side), the ledger (SQLite file or Postgres:
+rows and unattributed tasks), and the stored objects (directory or S3 bucket: every video under
+each job's folders, and the multipart uploads still open).
 
 The invariants (`chaos.invariants`) are pure functions of this; gathering is the only I/O.
 """
@@ -8,13 +10,14 @@ The invariants (`chaos.invariants`) are pure functions of this; gathering is the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from temporalio.api.enums.v1 import EventType
@@ -22,12 +25,21 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError
 
-from bench.jobs import file_path
-from seedance_pipeline.adapters.ledger_sqlite import SqliteLedger
+from chaos.stored import Storage, StoredFile
+from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core import search_attributes as sa
-from seedance_pipeline.core.models import JobRecord, LedgerEntry
+from seedance_pipeline.core.models import JobRecord, LedgerEntry, UnattributedTask
+from seedance_pipeline.core.settings import Settings, load_settings
 
+__all__ = ["Evidence", "JobEvidence", "StoredFile", "gather", "job_of_task", "price_table"]
+
+CLOSED_WITH_RECORD = (
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+)
+"""A closed job's record: its result, its failure's details, or (cancelled) its query."""
 PROMPT_SEPARATOR = ": "
 """Job prompts are `<job id>: <text>`, so every provider task names the job that made it."""
 
@@ -41,13 +53,6 @@ def job_of_task(task: dict[str, Any]) -> str | None:
             if PROMPT_SEPARATOR in text:
                 return text.split(PROMPT_SEPARATOR, 1)[0]
     return None
-
-
-@dataclass
-class StoredFile:
-    exists: bool
-    size: int = 0
-    sha256: str = ""
 
 
 @dataclass
@@ -82,6 +87,16 @@ class Evidence:
     """A job's own deadline per provider task it waited for (queue + execution deadline)."""
     slack_seconds: float
     """Allowance on top for creates, reconciles, copies and the planned outages."""
+    unattributed: list[UnattributedTask] = field(default_factory=list)
+    """Billed tasks nobody could claim, as the ledger keeps them."""
+    stored_videos: dict[str, list[StoredFile]] = field(default_factory=dict)
+    """Job ID -> every video object under its folders (every run, every followed task)."""
+    open_uploads: list[str] = field(default_factory=list)
+    """Multipart uploads left open in the bucket (S3 deployments)."""
+    prices: dict[str, tuple[float, str]] = field(default_factory=dict)
+    """Model ID -> (price per 1M tokens, currency): what the provider bills for its tokens."""
+    runs: dict[str, int] = field(default_factory=dict)
+    """Job ID -> how many runs it had (a rerun starts another under the same ID)."""
 
     def tasks_by_job(self) -> dict[str | None, list[dict[str, Any]]]:
         out: dict[str | None, list[dict[str, Any]]] = {}
@@ -90,31 +105,37 @@ class Evidence:
         return out
 
 
-def _stored(uri: str | None) -> StoredFile | None:
-    if not uri:
-        return None
-    path = file_path(uri)
-    if not path.is_file():
-        return StoredFile(exists=False)
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return StoredFile(exists=True, size=size, sha256=digest.hexdigest())
+def price_table(settings: Settings | None = None) -> dict[str, tuple[float, str]]:
+    """Model ID -> (standard price per 1M tokens, currency), from the shipped price table (the
+    chaos jobs have no video input and run on the default tier)."""
+    settings = settings or load_settings()
+    table: dict[str, tuple[float, str]] = {}
+    for spec in settings.models.values():
+        for route, model_id in spec.ids.items():
+            price = spec.prices.get(route)
+            if price is not None and route in settings.routes:
+                table[model_id] = (price.standard, settings.routes[route].currency)
+    return table
 
 
-def _manifest(ev: JobEvidence, uri: str | None) -> None:
+def _manifest(ev: JobEvidence, storage: Storage, uri: str | None) -> None:
     if not uri:
         return
     try:
-        ev.manifest = json.loads(file_path(uri).read_text())
+        ev.manifest = json.loads(_read_text(storage, uri))
     except (OSError, ValueError) as exc:
         ev.manifest_error = f"{type(exc).__name__}: {exc}"
 
 
-async def _job(client: Client, job_id: str) -> JobEvidence:
+def _read_text(storage: Storage, uri: str) -> str:
+    if uri.startswith("s3://"):
+        key = uri.removeprefix(f"s3://{storage.bucket}/")
+        body: bytes = storage.s3.get_object(Bucket=storage.bucket, Key=key)["Body"].read()
+        return body.decode()
+    return Path(urlsplit(uri).path).read_text()
+
+
+async def _job(client: Client, storage: Storage, job_id: str) -> JobEvidence:
     ev = JobEvidence(job_id=job_id)
     handle = client.get_workflow_handle(job_id, result_type=JobRecord)
     try:
@@ -124,7 +145,7 @@ async def _job(client: Client, job_id: str) -> JobEvidence:
         return ev
     ev.started_at, ev.closed_at = desc.start_time, desc.close_time
     ev.status = desc.status.name if desc.status else "unknown"
-    if desc.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
+    if desc.status in CLOSED_WITH_RECORD:
         try:
             ev.record = await job_result(handle)
         except Exception as exc:  # a failed result is evidence, not a harness crash
@@ -142,8 +163,11 @@ async def _job(client: Client, job_id: str) -> JobEvidence:
             ev.states.append(state)
     rec = ev.record
     if rec is not None:
-        ev.video, ev.last_frame = _stored(rec.video_uri), _stored(rec.last_frame_uri)
-        _manifest(ev, rec.manifest_uri)
+        ev.video, ev.last_frame = await asyncio.gather(
+            asyncio.to_thread(storage.read, rec.video_uri),
+            asyncio.to_thread(storage.read, rec.last_frame_uri),
+        )
+        await asyncio.to_thread(_manifest, ev, storage, rec.manifest_uri)
     return ev
 
 
@@ -164,21 +188,40 @@ async def _digests(
     return out
 
 
+async def _runs(client: Client, task_queue: str) -> dict[str, int]:
+    """How many runs each job ID had on this scenario's queue (closed runs included)."""
+    query = f"TaskQueue = '{task_queue}' AND WorkflowType = 'GenerationWorkflow'"
+    counts: Counter[str] = Counter()
+    async for execution in client.list_workflows(query):
+        counts[execution.id] += 1
+    return dict(counts)
+
+
+def _ledger(url: str) -> tuple[list[LedgerEntry], list[UnattributedTask]]:
+    ledger = open_ledger(url)
+    try:
+        return ledger.entries(), ledger.unattributed()
+    finally:
+        ledger.close()
+
+
 async def gather(
     client: Client,
     emulator_url: str,
-    ledger_path: Path,
+    ledger_url: str,
+    storage: Storage,
     job_ids: Sequence[str],
     *,
     known_jobs: set[str],
     deadline_seconds: float,
     slack_seconds: float,
+    task_queue: str = "",
 ) -> Evidence:
     gate = asyncio.Semaphore(16)
 
     async def one(job_id: str) -> JobEvidence:
         async with gate:
-            return await _job(client, job_id)
+            return await _job(client, storage, job_id)
 
     jobs = {ev.job_id: ev for ev in await asyncio.gather(*(one(j) for j in job_ids))}
     async with httpx.AsyncClient(base_url=emulator_url, timeout=60) as http:
@@ -192,11 +235,7 @@ async def gather(
             if (task.get("request") or {}).get("return_last_frame"):
                 wanted.append((task["id"], "last_frame.png"))
     digests = await _digests(emulator_url, wanted)
-    ledger = SqliteLedger(ledger_path)
-    try:
-        rows = await asyncio.to_thread(ledger.entries)
-    finally:
-        ledger.close()
+    rows, unattributed = await asyncio.to_thread(_ledger, ledger_url)
     return Evidence(
         jobs=jobs,
         tasks=tasks,
@@ -205,4 +244,9 @@ async def gather(
         known_jobs=set(known_jobs),
         deadline_seconds=deadline_seconds,
         slack_seconds=slack_seconds,
+        unattributed=unattributed,
+        stored_videos=await asyncio.to_thread(storage.videos_by_job, set(job_ids)),
+        open_uploads=await asyncio.to_thread(storage.open_uploads),
+        prices=price_table(),
+        runs=await _runs(client, task_queue) if task_queue else {},
     )

@@ -10,17 +10,20 @@ returns its violations, each violation naming the job (or ledger row) and what i
    that job, and its tokens are what the provider billed for it (any outcome).
 5. states_only_forward: no job's state moved backwards (JobState upserts in history order,
    checked with `core.job_state`).
+
+6-9, what the provider billed against what we recorded and stored: `chaos.paid_work`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from chaos import paid_work
 from chaos.evidence import Evidence, JobEvidence, job_of_task
+from chaos.violations import Violation
 from seedance_pipeline.core.job_state import (
     BEFORE_THE_PROVIDER,
     TERMINAL_JOB_STATES,
@@ -28,12 +31,7 @@ from seedance_pipeline.core.job_state import (
 )
 from seedance_pipeline.core.models import JobState, Outcome
 
-
-@dataclass(frozen=True)
-class Violation:
-    subject: str
-    """A job ID (or `ledger:<job>/<submit>` for a ledger row)."""
-    detail: str
+__all__ = ["INVARIANTS", "Violation", "check_all", "deadline_of"]
 
 
 Invariant = Callable[[Evidence], list[Violation]]
@@ -77,13 +75,17 @@ def terminal_within_deadline(ev: Evidence) -> list[Violation]:
 
 
 def one_billed_task_per_job(ev: Evidence) -> list[Violation]:
+    """At most one billed task per run of a job (a rerun is another run under the same ID)."""
     out: list[Violation] = []
     for job_id, tasks in ev.tasks_by_job().items():
         if job_id is None or job_id not in ev.jobs:
             continue
         billed = [t["id"] for t in tasks if int(t.get("billed_tokens") or 0) > 0]
-        if len(billed) > 1:
-            out.append(Violation(job_id, f"{len(billed)} billed provider tasks: {billed}"))
+        runs = max(1, ev.runs.get(job_id, 1))
+        if len(billed) > runs:
+            out.append(
+                Violation(job_id, f"{len(billed)} billed provider tasks in {runs} run(s): {billed}")
+            )
     return out
 
 
@@ -244,6 +246,22 @@ INVARIANTS: dict[str, tuple[str, Invariant]] = {
         no_orphan_ledger_rows,
     ),
     "states_only_forward": ("no job state moved backwards", states_only_forward),
+    "billed_tasks_recorded": (
+        "every billed task in the ledger with the provider's tokens",
+        paid_work.billed_tasks_recorded,
+    ),
+    "billed_videos_stored": (
+        "every billed succeeded task's video stored, sha256 matching",
+        paid_work.billed_videos_stored,
+    ),
+    "money_recorded_equals_billed": (
+        "money recorded = money billed, to the cent",
+        paid_work.money_recorded_equals_billed,
+    ),
+    "no_open_multipart_uploads": (
+        "no multipart upload left open in the bucket",
+        paid_work.no_open_multipart_uploads,
+    ),
 }
 
 

@@ -1,5 +1,6 @@
-"""Run one scenario: fresh emulator and worker, paced job starts, fault phases and disruptions
-alongside, wait for every job to close (or its deadline to pass), gather evidence, check the
+"""Run one scenario: fresh emulator and workers (as its deployment says), paced job starts,
+fault phases and disruptions alongside, wait for every job (and every task follower) to close
+or its deadline to pass, rerun some jobs when the scenario says so, gather evidence, check the
 invariants. Returns a `ScenarioResult`; an exception inside becomes its `error`, not a crash.
 """
 
@@ -18,10 +19,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from bench import jobs as bench_jobs
-from chaos import disruptions, evidence, invariants
+from chaos import disruptions, evidence, invariants, paid_work
+from chaos.deployment import BUCKET, PREFIX
 from chaos.report import InvariantResult, ScenarioResult
-from chaos.scenarios import FaultPhase, Scenario
+from chaos.scenarios import FaultPhase, Scenario, injections
 from chaos.stack import ChaosStack
+from chaos.stored import Storage
 from seedance_pipeline.clients.jobs import start_job
 from seedance_pipeline.core.models import GenerationRequest, Outcome
 from seedance_pipeline.core.settings import Settings
@@ -61,7 +64,13 @@ def request_for(job_id: str, index: int, scenario: Scenario) -> GenerationReques
 
 
 async def _start_all(
-    client: Client, settings: Settings, scenario: Scenario, ids: Sequence[str], t0: float
+    client: Client,
+    settings: Settings,
+    scenario: Scenario,
+    ids: Sequence[str],
+    t0: float,
+    *,
+    rerun: bool = False,
 ) -> None:
     """Paced starts; a start refused while Temporal is down is tried again (same job ID, so a
     start that did land is found, not doubled)."""
@@ -69,9 +78,10 @@ async def _start_all(
     async def one(i: int, job_id: str) -> None:
         await asyncio.sleep(max(0.0, t0 + i / scenario.start_rate - time.monotonic()))
         give_up = time.monotonic() + START_RETRY_SECONDS
+        request = request_for(job_id, i, scenario)
         while True:
             try:
-                await start_job(client, settings, request_for(job_id, i, scenario), job_id=job_id)
+                await start_job(client, settings, request, job_id=job_id, rerun=rerun)
                 return
             except RPCError:
                 if time.monotonic() > give_up:
@@ -132,15 +142,19 @@ async def _run(
     config = bench_jobs.worker_config(
         tag, expected_latency=scenario.provider.mean_latency, extra_env=worker_env()
     )
-    await asyncio.to_thread(stack.start_chaos_worker, config)
+    await asyncio.to_thread(stack.start_chaos_workers, config, scenario.deployment)
     settings = bench_jobs.settings_for(config)
     client = await stack.client()
     ids = [f"chaos-{tag}-{i:04d}" for i in range(scenario.jobs)]
     known_jobs.update(ids)
+    result.deployment = scenario.deployment.describe()
+    result.injected = injections(scenario)
     query = (
         f"TaskQueue = '{config.task_queue}' AND WorkflowType = 'GenerationWorkflow' "
         "AND ExecutionStatus = 'Running'"
     )
+    everything = f"TaskQueue = '{config.task_queue}' AND ExecutionStatus = 'Running'"
+    """Jobs and the task followers they started (same queue)."""
     log = disruptions.DisruptionLog()
     done = asyncio.Event()
     t0 = time.monotonic()
@@ -152,6 +166,7 @@ async def _run(
         rng=random.Random(f"{seed}-{scenario.key}"),
         log=log,
         done=done,
+        jobs=scenario.jobs,
     )
     plays = [asyncio.create_task(disruptions.play(ctx, d)) for d in scenario.disruptions]
     await asyncio.gather(
@@ -160,7 +175,9 @@ async def _run(
     )
     last_start = time.monotonic()
     await asyncio.gather(*plays)
-    await _wait_closed(client, query, last_start + DEADLINE_SECONDS + SLACK_SECONDS, done)
+    await _wait_closed(client, everything, last_start + DEADLINE_SECONDS + SLACK_SECONDS, done)
+    if scenario.reruns:
+        await _rerun(client, settings, scenario, ids, ctx, everything)
     result.wall_to_last_close = round(time.monotonic() - t0, 1)
     async with httpx.AsyncClient(base_url=stack.emulator_url, timeout=30) as http:
         stats = (await http.get("/_emulator/stats")).json()
@@ -168,11 +185,13 @@ async def _run(
     ev = await evidence.gather(
         client,
         stack.emulator_url,
-        stack.ledger_path,
+        stack.ledger_url,
+        _storage(stack, scenario),
         ids,
         known_jobs=known_jobs,
         deadline_seconds=DEADLINE_SECONDS,
         slack_seconds=SLACK_SECONDS,
+        task_queue=config.task_queue,
     )
     found = invariants.check_all(ev)
     result.invariants = {
@@ -218,11 +237,42 @@ async def _run(
         for t in ev.tasks
         if int(t.get("billed_tokens") or 0) > 0 and t["id"] not in recorded
     ]
+    owed, ours, _ = paid_work.money(ev)
+    result.money = {
+        c: {"billed": float(owed.get(c, 0)), "recorded": float(ours.get(c, 0))}
+        for c in sorted(set(owed) | set(ours))
+    }
+    result.provider_killed_urls = paid_work.provider_killed_urls(ev)
     result.jobs_lost = len(found["terminal_within_deadline"])
     result.duplicate_billed = len(found["one_billed_task_per_job"])
     result.mismatched = len({v.subject for v in found["succeeded_jobs_complete"]}) + len(
         found["no_orphan_ledger_rows"]
     )
+
+
+async def _rerun(
+    client: Client,
+    settings: Settings,
+    scenario: Scenario,
+    ids: Sequence[str],
+    ctx: disruptions.Context,
+    everything: str,
+) -> None:
+    """Start the chosen finished jobs again under their IDs, and wait for them to close."""
+    chosen = [j for j in ids if ctx.rng.random() < scenario.reruns]
+    t0 = time.monotonic()
+    await _start_all(client, settings, scenario, chosen, t0, rerun=True)
+    ctx.log.counts["job_rerun"] += len(chosen)
+    ctx.log.note(ctx.t0, f"{len(chosen)} finished jobs started again (rerun)")
+    await _wait_closed(
+        client, everything, time.monotonic() + DEADLINE_SECONDS + SLACK_SECONDS, asyncio.Event()
+    )
+
+
+def _storage(stack: ChaosStack, scenario: Scenario) -> Storage:
+    if scenario.deployment.storage == "s3":
+        return Storage(s3=stack.services.s3_client(), bucket=BUCKET, prefix=PREFIX)
+    return Storage(root=stack.outputs)
 
 
 def _unrecorded(ev: evidence.Evidence, task: dict[str, Any]) -> dict[str, Any]:

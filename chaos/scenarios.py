@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bench.stack import EmulatorSpec
+from chaos.deployment import Deployment
 
 Rule = dict[str, Any]
 
@@ -67,7 +68,27 @@ class NetworkCuts:
     first_after: float = 2.0
 
 
-Disruption = WorkerKills | TemporalRestarts | WebhookOutage | NetworkCuts
+@dataclass(frozen=True)
+class PostgresRestarts:
+    """Stop the Postgres ledger at each of `at` (s after the first start), start it again on
+    the same data directory and port after `down` s (workers reconnect by themselves)."""
+
+    at: tuple[float, ...]
+    down: float
+
+
+@dataclass(frozen=True)
+class Cancels:
+    """Cancel (Temporal's own cancel, as `starter.py cancel` does) each job with probability
+    `fraction` once it is seen `running`, watching for `within` s."""
+
+    fraction: float
+    within: float = 120.0
+
+
+Disruption = (
+    WorkerKills | TemporalRestarts | WebhookOutage | NetworkCuts | PostgresRestarts | Cancels
+)
 Kind = Literal["process", "provider", "process+provider"]
 
 
@@ -86,6 +107,10 @@ class Scenario:
     provider: EmulatorSpec = field(
         default_factory=lambda: EmulatorSpec(queue_seconds=1.0, run_seconds=2.0, jitter=0.5)
     )
+    deployment: Deployment = field(default_factory=Deployment)
+    reruns: float = 0.0
+    """Once every job has closed, this fraction of them is started again under the same job
+    ID (`generate --rerun`), and the run waits for those too."""
     note: str = ""
 
     def smaller(self, jobs: int, **changes: Any) -> Scenario:
@@ -220,6 +245,52 @@ PROVIDER_BIG_VIDEOS = EmulatorSpec(
     queue_seconds=1.0, run_seconds=2.0, jitter=0.5, min_video_bytes=600_000
 )
 
+DEPLOYED = Deployment(workers=2, storage="s3", ledger="postgres")
+"""What users run: two workers, S3 and the Postgres ledger."""
+PROVIDER_MULTIPART_VIDEOS = EmulatorSpec(
+    queue_seconds=1.0, run_seconds=2.0, jitter=0.5, min_video_bytes=17 * 1024 * 1024
+)
+"""17 MiB videos: three S3 parts (8 + 8 + 1 MiB), so a kill can land mid-multipart-upload."""
+SLOW_MULTIPART_COPIES = (
+    FaultPhase(
+        0,
+        (
+            {
+                "kind": "create_ambiguous",
+                "mode": "delay",
+                "delay_seconds": 2,
+                "probability": 0.3,
+                "name": "slow create (answered within the 10 s create timeout)",
+            },
+            {"kind": "slow_download", "bytes_per_second": 4_000_000, "probability": 0.6},
+        ),
+    ),
+)
+"""Most copies take about 4 s, so kills land mid-upload (parts sent, the upload open)."""
+GET_OUTAGE = (
+    FaultPhase(3, ({"kind": "get_5xx", "name": "GET outage"},)),
+    FaultPhase(183, ()),
+)
+"""Every GET answers 500 for 3 minutes (the job's GET retries give up after about 2)."""
+FILE_HOST_OUTAGE = (
+    FaultPhase(0, ({"kind": "truncated_download", "fraction": 0.05, "name": "file host cuts"},)),
+    FaultPhase(40, ()),
+)
+"""The provider's file host cuts every download for 40 s; the URLs stay valid for 24 h."""
+POLLING_AMBIGUOUS = (
+    FaultPhase(
+        0,
+        (
+            {"kind": "create_ambiguous", "mode": "reset", "probability": 0.25, "name": "amb"},
+            {"kind": "create_drop", "probability": 0.1, "name": "dropped create (no task)"},
+        ),
+    ),
+)
+PAID_WORK_NOTE = (
+    "A paid-work scenario (issue 17): its invariants hold once the job hands its provider "
+    "task to a task follower and records runs and claims (the job workflow's wiring)."
+)
+
 FULL: tuple[Scenario, ...] = (
     Scenario(
         key="worker-kills",
@@ -300,6 +371,76 @@ FULL: tuple[Scenario, ...] = (
         ),
         provider=PROVIDER_BIG_VIDEOS,
     ),
+    Scenario(
+        key="deployment",
+        title="Two workers on S3 and the Postgres ledger: SIGKILLs of either worker (mid-copy "
+        "of 17 MiB multipart uploads too), a Temporal restart, a Postgres restart",
+        kind="process",
+        jobs=60,
+        start_rate=1.0,
+        faults=SLOW_MULTIPART_COPIES,
+        disruptions=(
+            WorkerKills(count=10, min_gap=4.0, max_gap=9.0, ledger_every=4),
+            TemporalRestarts(at=(30.0,), down=4.0),
+            PostgresRestarts(at=(45.0,), down=5.0),
+        ),
+        provider=PROVIDER_MULTIPART_VIDEOS,
+        deployment=DEPLOYED,
+        note="Kills pick one of the two workers at random; every 4th holds the ledger's table "
+        "lock first so it lands mid-write. The bucket is checked for multipart uploads left "
+        "open by kills mid-copy.",
+    ),
+    Scenario(
+        key="cancel-running",
+        title="Jobs cancelled while their provider task runs (the task still succeeds and bills)",
+        kind="process",
+        jobs=30,
+        start_rate=1.5,
+        disruptions=(Cancels(fraction=0.6),),
+        provider=EmulatorSpec(queue_seconds=0.5, run_seconds=6.0, jitter=0.3),
+        deployment=DEPLOYED,
+        note=PAID_WORK_NOTE,
+    ),
+    Scenario(
+        key="rerun",
+        title="`generate --rerun` of finished jobs under the same job IDs",
+        kind="process",
+        jobs=20,
+        start_rate=2.0,
+        reruns=1.0,
+        deployment=DEPLOYED,
+        note=PAID_WORK_NOTE,
+    ),
+    Scenario(
+        key="get-outage",
+        title="The provider's GET answers 500 for 3 minutes while tasks run and succeed",
+        kind="provider",
+        jobs=30,
+        start_rate=2.0,
+        faults=GET_OUTAGE,
+        deployment=DEPLOYED,
+        note=PAID_WORK_NOTE,
+    ),
+    Scenario(
+        key="file-host-outage",
+        title="The provider's file host cuts every download for 40 s (URLs valid 24 h)",
+        kind="provider",
+        jobs=30,
+        start_rate=2.0,
+        faults=FILE_HOST_OUTAGE,
+        deployment=DEPLOYED,
+        note=PAID_WORK_NOTE,
+    ),
+    Scenario(
+        key="polling-ambiguous",
+        title="Polling only (no callbacks): ambiguous and dropped creates overlapping",
+        kind="provider",
+        jobs=40,
+        start_rate=2.0,
+        faults=POLLING_AMBIGUOUS,
+        deployment=Deployment(workers=2, storage="s3", ledger="postgres", callbacks=False),
+        note=PAID_WORK_NOTE,
+    ),
 )
 
 
@@ -315,9 +456,51 @@ def _smoke(scenario: Scenario) -> Scenario:
             small.append(dataclasses.replace(d, at=1.0, down=5.0))
         elif isinstance(d, NetworkCuts):
             small.append(dataclasses.replace(d, count=2, every=2.0, down=1.0))
+        elif isinstance(d, PostgresRestarts):
+            small.append(dataclasses.replace(d, at=(6.0,), down=3.0))
+        elif isinstance(d, Cancels):
+            small.append(d)
     phases = tuple(dataclasses.replace(p, at=p.at / 4) for p in scenario.faults)
     return scenario.smaller(6, disruptions=tuple(small), faults=phases)
 
 
 SMOKE: tuple[Scenario, ...] = tuple(_smoke(s) for s in FULL)
 PLANS = {"full": FULL, "smoke": SMOKE}
+
+
+def _rule_text(rule: Rule) -> str:
+    params = {k: v for k, v in rule.items() if k not in ("kind", "name", "match")}
+    text = rule["kind"] + (
+        f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
+    )
+    return f"{rule['name']}: {text}" if rule.get("name") else text
+
+
+def injections(scenario: Scenario) -> list[str]:
+    """What the scenario injects, in words, for the report: fault phases and disruptions."""
+    out: list[str] = []
+    for phase in scenario.faults:
+        rules = "; ".join(_rule_text(r) for r in phase.rules) or "no faults (cleared)"
+        out.append(f"from t+{phase.at:g}s, provider faults: {rules}")
+    for d in scenario.disruptions:
+        out.append(_disruption_text(d))
+    if scenario.reruns:
+        out.append(f"after every job closed, {scenario.reruns:.0%} of them rerun (same job ID)")
+    return out
+
+
+def _disruption_text(d: Disruption) -> str:
+    if isinstance(d, WorkerKills):
+        return (
+            f"{d.count} worker SIGKILLs {d.min_gap:g}-{d.max_gap:g}s apart from "
+            f"t+{d.first_after:g}s (one in {d.ledger_every} with the ledger locked)"
+        )
+    if isinstance(d, TemporalRestarts):
+        return f"Temporal stopped at t+{', '.join(f'{a:g}' for a in d.at)}s for {d.down:g}s"
+    if isinstance(d, PostgresRestarts):
+        return f"Postgres stopped at t+{', '.join(f'{a:g}' for a in d.at)}s for {d.down:g}s"
+    if isinstance(d, WebhookOutage):
+        return f"webhook receiver down at t+{d.at:g}s for {d.down:g}s"
+    if isinstance(d, NetworkCuts):
+        return f"{d.count} network cuts every {d.every:g}s, {d.down:g}s each"
+    return f"{d.fraction:.0%} of jobs cancelled while their task runs"

@@ -2,12 +2,15 @@
 
 `ChaosStack` is `bench.stack.BenchStack` on a SQLite *file* (so a stopped dev server comes back
 with every workflow), with a cuttable proxy on the provider's network path, and with methods to
-SIGKILL the worker, stop and restart Temporal on the same file and port, and stop and restart
-the webhook receiver on its port. Each restart reuses the child's own argv and environment.
+SIGKILL a worker, stop and restart Temporal on the same file and port, stop and restart the
+webhook receiver on its port, and stop and restart the Postgres ledger on its port. Each restart
+reuses the child's own argv and environment. A scenario's `Deployment` says how many workers
+run and whether they store on S3 (moto) and record in Postgres (`chaos.deployment.Services`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -18,6 +21,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 
 from bench.procs import Proc, free_port, http_ok, port_open
 from bench.stack import BenchStack, WorkerConfig
+from chaos.deployment import Deployment, Services
 from chaos.proxy import CuttableProxy
 
 
@@ -26,11 +30,18 @@ class ChaosStack(BenchStack):
         super().__init__(data, temporal_db="file")
         self.proxy = CuttableProxy("127.0.0.1", self.ports.emulator, free_port())
         self.fault_seed = fault_seed
-        self.worker_config: WorkerConfig | None = None
+        self.worker_configs: dict[str, WorkerConfig] = {}
+        self.services = Services(self.data, self.src, f"sqlite:///{self.ledger_path}")
+        self.deployment = Deployment()
 
     @property
     def ledger_path(self) -> Path:
         return self.data / "ledger.sqlite3"
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger of the deployment running now."""
+        return self.services.ledger_url(self.deployment)
 
     @property
     def temporal_db_path(self) -> Path:
@@ -62,26 +73,44 @@ class ChaosStack(BenchStack):
             )
         return self._client
 
-    def start_chaos_worker(self, config: WorkerConfig) -> Proc:
-        self.worker_config = config
-        return self.start_worker(config)
+    def start_chaos_workers(self, config: WorkerConfig, deployment: Deployment) -> list[Proc]:
+        """The deployment's workers, `worker`, `worker-2`, ... on the same queues."""
+        self.deployment = deployment
+        self.services.ensure(deployment)
+        env = {**config.extra_env, **self.services.worker_env(deployment)}
+        config = dataclasses.replace(
+            config,
+            callbacks=deployment.callbacks,
+            storage_uri=self.services.storage_uri(deployment, self.outputs),
+            extra_env=env,
+        )
+        names = ["worker", *(f"worker-{n}" for n in range(2, deployment.workers + 1))]
+        self.worker_configs = dict.fromkeys(names, config)
+        return [self.start_worker(config, name) for name in names]
 
     # ---- process faults -------------------------------------------------------------------
 
-    def kill_worker(self) -> int:
-        """SIGKILL the worker's process group: no drain, no goodbye, activities left running.
+    def kill_worker(self, name: str = "worker") -> int:
+        """SIGKILL a worker's process group: no drain, no goodbye, activities left running.
         Returns the dead worker's pid (its Temporal identity is `<pid>@<host>`)."""
-        proc = self.workers.pop("worker", None)
-        assert proc is not None and proc.popen is not None, "no worker to kill"
+        proc = self.workers.pop(name, None)
+        assert proc is not None and proc.popen is not None, f"no worker {name} to kill"
         pid = proc.popen.pid
         os.killpg(pid, signal.SIGKILL)
         proc.popen.wait(10)
         proc.popen = None
         return pid
 
-    def restart_worker(self) -> Proc:
-        assert self.worker_config is not None, "start_chaos_worker first"
-        return self.start_worker(self.worker_config)
+    def restart_worker(self, name: str = "worker") -> Proc:
+        config = self.worker_configs.get(name)
+        assert config is not None, "start_chaos_workers first"
+        return self.start_worker(config, name)
+
+    def stop_postgres(self) -> None:
+        self.services.stop_postgres()
+
+    def start_postgres_again(self) -> None:
+        self.services.start_postgres_again()
 
     def stop_temporal(self) -> None:
         assert self.temporal is not None
@@ -110,3 +139,4 @@ class ChaosStack(BenchStack):
             super().stop()
         finally:
             self.proxy.stop()
+            self.services.stop()

@@ -58,10 +58,12 @@ from seedance_pipeline.clients.ops import (
 from seedance_pipeline.clients.pollers import NoWorker, require_worker
 from seedance_pipeline.clients.reconcile_cli import app as reconcile_app
 from seedance_pipeline.clients.reference_hosts import check_reference_hosts
+from seedance_pipeline.clients.runs import RunSummary, follower_views, job_runs
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
 from seedance_pipeline.core.capacity import BATCH_PRIORITY, INTERACTIVE_PRIORITY
 from seedance_pipeline.core.checks import Check, CheckStatus
 from seedance_pipeline.core.estimate import estimate
+from seedance_pipeline.core.follow import FollowerView
 from seedance_pipeline.core.job_id import derive_job_id
 from seedance_pipeline.core.job_state import TERMINAL_JOB_STATES
 from seedance_pipeline.core.models import (
@@ -376,12 +378,44 @@ def _on_job(job_id: str, action: Callable[[Client], Any]) -> None:
 
 @app.command()
 def status(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a job: state timeline, attempts, error, URIs, cost (finished jobs too)."""
+    """Show a job: state timeline, attempts, error, URIs, cost (finished jobs too); every
+    earlier run of the job ID (reruns add, never replace) and what its task followers stored
+    after it ended."""
 
     async def show(client: Client) -> None:
-        _print_record(await job_status(client, job_id), as_json)
+        record = await job_status(client, job_id)
+        runs, followers = await asyncio.gather(
+            job_runs(client, job_id), follower_views(client, record)
+        )
+        if as_json:
+            summary = record.summary()
+            summary["runs"] = [r.as_dict() for r in runs]
+            summary["followers"] = [f.model_dump(mode="json") for f in followers]
+            _out().json(summary)
+            return
+        _print_record(record, as_json=False)
+        _print_runs(runs, followers)
 
     _on_job(job_id, show)
+
+
+def _print_runs(runs: list[RunSummary], followers: list[FollowerView]) -> None:
+    out = _out()
+    if len(runs) > 1:
+        out.result(f"runs ({len(runs)}, oldest first)")
+        for run in runs:
+            cost = f" {run.cost} {run.currency}" if run.cost is not None else ""
+            out.result(
+                f"  {run.run_id} {run.status.lower()} {run.outcome or ''}{cost} "
+                f"video={run.video_uri or '-'} manifest={run.manifest_uri or '-'}"
+            )
+    for view in followers:
+        done = view.result
+        what = f"following (polls {view.progress.polls})"
+        if done is not None:
+            video = done.video.uri if done.video else "-"
+            what = f"{done.outcome.value} tokens={done.tokens} video={video}"
+        out.result(f"follower of task {view.task_id or '?'}: {what} {view.problem}")
 
 
 @app.command()

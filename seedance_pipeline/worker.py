@@ -27,6 +27,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
 from seedance_pipeline.activities.capacity import CapacityActivities
 from seedance_pipeline.activities.directory import JobDirectoryActivities
+from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
@@ -39,7 +40,7 @@ from seedance_pipeline.activities.worker_checks import (
     storage_check,
 )
 from seedance_pipeline.adapters.host_map import transport_for
-from seedance_pipeline.adapters.ledger import open_ledger
+from seedance_pipeline.adapters.ledger import open_ledger_when_up
 from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.adapters.object_store import ObjectStore, open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
@@ -49,6 +50,7 @@ from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
 from seedance_pipeline.observability import metrics
 from seedance_pipeline.observability.logging import configure_logging, scrub_bytes, secret_values
 from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
+from seedance_pipeline.workflows.follow_task import TaskFollowerWorkflow
 from seedance_pipeline.workflows.generation import GenerationWorkflow
 from seedance_pipeline.workflows.model_health import ModelHealthWorkflow
 from seedance_pipeline.workflows.reconcile import ReconcileWorkflow
@@ -80,7 +82,7 @@ async def running_workers(
             s3_endpoint_url=settings.storage.s3_endpoint_url,
             s3_region=settings.storage.s3_region,
         )
-        ledger = open_ledger(settings.ledger.url)
+        ledger = await asyncio.to_thread(open_ledger_when_up, settings.ledger.url)
         acts = activities(client, settings, http, store, ledger, identity or "")
         tq = settings.temporal
         rate = tq.submit_rate_per_second or None
@@ -93,6 +95,7 @@ async def running_workers(
                     ModelHealthWorkflow,
                     WorkerChecksWorkflow,
                     ReconcileWorkflow,
+                    TaskFollowerWorkflow,
                 ],
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=acts.job_queue,
@@ -163,6 +166,7 @@ def activities(
         {name: t.budgets for name, t in settings.api.tenants.items() if t.budgets},
     )
     app_webhooks = AppWebhookActivities(http, settings)
+    followers = FollowerActivities(client, settings)
     job_queue: list[Callable[..., Any]] = [
         provider.resolve_model,
         provider.get_task,
@@ -182,6 +186,10 @@ def activities(
         checks.worker_checks,
         reconcile.reconcile_provider,
         reconcile.reconcile_invoice,
+        ledger_acts.claim_task,
+        ledger_acts.find_claims,
+        ledger_acts.record_unattributed,
+        followers.start_task_follower,
     ]
     return Activities(
         job_queue=job_queue,
@@ -226,8 +234,8 @@ async def ready_to_work(settings: Settings) -> None:
         s3_region=settings.storage.s3_region,
     )
     verdicts = [await storage_check(store, settings.storage.uri)]
-    try:
-        ledger = open_ledger(settings.ledger.url)
+    try:  # a ledger server that is restarting gets a while to come back (chaos: Postgres)
+        ledger = await asyncio.to_thread(open_ledger_when_up, settings.ledger.url)
     except Exception as exc:  # any driver or file error: the worker cannot record costs
         raise StartFailed(f"ledger: cannot open ({type(exc).__name__}: {exc})") from None
     try:

@@ -1,10 +1,13 @@
-"""Cost ledger activities: record what each job attempt cost, and check budgets before a
-submission.
+"""Cost ledger activities: record what each job attempt cost, claim provider tasks, and
+check budgets before a submission.
 
 The ledger keeps one row per job attempt the provider may bill, upserted by
-(job_id, submit_no), so a retried activity writes the same row again instead of a second
-one. The store is chosen by URL: `sqlite:///path` (default, one host) or `postgresql://...`
-(several workers). Reports (`starter.py costs`, `reconcile`) read the same tables.
+(job_id, run, submit_no), so a retried activity writes the same row again instead of a second
+one, and a rerun adds its own rows. A provider task belongs to the create that claimed it first
+(`claim_task`): reconciliation adopts a listed task only when its claim is won, and a row for a
+task another create owns is refused (never one bill recorded twice). The store is chosen by
+URL: `sqlite:///path` (default, one host) or `postgresql://...` (several workers). Reports
+(`starter.py costs`, `reconcile`) read the same tables.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from seedance_pipeline.adapters.ledger_schema import Hold, Ledger
+from seedance_pipeline.adapters.ledger_schema import Hold, Ledger, TaskClaimedElsewhere
+from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.budget import (
     BudgetCheckInput,
     BudgetRelease,
@@ -26,7 +31,13 @@ from seedance_pipeline.core.budget import (
     hold_cutoff,
     periods,
 )
-from seedance_pipeline.core.models import LedgerEntry
+from seedance_pipeline.core.models import (
+    ClaimTaskInput,
+    FindClaimsInput,
+    LedgerEntry,
+    TaskClaim,
+    UnattributedTask,
+)
 
 
 class LedgerActivities:
@@ -43,8 +54,40 @@ class LedgerActivities:
 
     @activity.defn(name="record_cost")
     async def record_cost(self, entry: LedgerEntry) -> None:
-        """Upsert the attempt's row; the job's budget hold ends with it."""
-        await asyncio.to_thread(self._ledger.upsert, entry)
+        """Upsert the attempt's row (claiming its task); the job's budget hold ends with it."""
+        try:
+            await asyncio.to_thread(self._ledger.upsert, entry)
+        except TaskClaimedElsewhere as exc:
+            owner = exc.owner
+            raise ApplicationError(
+                str(exc),
+                {
+                    "code": et.TASK_CLAIMED_ELSEWHERE,
+                    "message": str(exc),
+                    "owner": owner.model_dump(mode="json"),
+                },
+                type=et.TASK_CLAIMED_ELSEWHERE,
+                non_retryable=True,
+            ) from None
+
+    @activity.defn(name="claim_task")
+    async def claim_task(self, data: ClaimTaskInput) -> TaskClaim:
+        """Claim a provider task for one create; the owner, `won` when it is the asker.
+
+        A job claims the task of every create the provider took (so no other job's
+        reconciliation can adopt it) and adopts a listed task only when it wins the claim."""
+        return await asyncio.to_thread(self._ledger.claim, data, datetime.now(UTC))
+
+    @activity.defn(name="find_claims")
+    async def find_claims(self, data: FindClaimsInput) -> dict[str, TaskClaim]:
+        """The claimed ones of `task_ids`, with their owners (a read: claims nothing)."""
+        return await asyncio.to_thread(self._ledger.claims, data.task_ids)
+
+    @activity.defn(name="record_unattributed")
+    async def record_unattributed(self, task: UnattributedTask) -> bool:
+        """Keep a billed task nobody could claim, with its candidates; False when a create
+        has claimed it meanwhile (its row records the money)."""
+        return await asyncio.to_thread(self._ledger.record_unattributed, task)
 
     @activity.defn(name="check_budget")
     async def check_budget(self, data: BudgetCheckInput) -> BudgetVerdict:

@@ -18,6 +18,7 @@ from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderE
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.callback_token import callback_url
 from seedance_pipeline.core.capacity import GateConfig, GateRef, ModelLimits, gate_id
+from seedance_pipeline.core.fingerprint import Fingerprint
 from seedance_pipeline.core.models import (
     CreateTaskInput,
     CreateTaskResult,
@@ -157,6 +158,8 @@ class ProviderActivities:
             or any(route_name in t.budgets for t in settings.api.tenants.values()),
             submit_queue=settings.temporal.submit_task_queue,
             create_schedule_to_start_seconds=settings.retries.create_schedule_to_start_seconds,
+            output_url_seconds=route.output_url_seconds,
+            task_retention_seconds=route.task_retention_seconds,
         )
 
     @activity.defn(name="create_task")
@@ -172,7 +175,12 @@ class ProviderActivities:
                 self._settings.callbacks.base_url, data.job_id, data.submit_no, secret
             )
         body = build_create_body(
-            data.request, data.model.model_id, data.model.resolution, data.model.ratio, url
+            data.request,
+            data.model.model_id,
+            data.model.resolution,
+            data.model.ratio,
+            url,
+            fingerprint=Fingerprint(data.job_id, data.run, data.submit_no),
         )
         try:
             task_id = await self._client.create(route, data.model.route, body)

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from seedance_pipeline.adapters.object_store import IncompleteStream, ObjectStore, safe_key
 from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.layout import LAST_FRAME, MANIFEST, VIDEO, key_parts
 from seedance_pipeline.core.models import CopyOutputInput, ManifestInput, StoredObject
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.observability import metrics
@@ -29,12 +30,22 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 """A heartbeat per chunk (thousands per video) cost the worker a third of its CPU during a copy
 (`Worker.record_activity_heartbeat` in the profile); the heartbeat timeout is 60 s, and the SDK
 forwards at most one per 0.8 x that to the server anyway."""
-_NAMES = {"video": ("video.mp4", "video/mp4"), "last_frame": ("last_frame.png", "image/png")}
+_NAMES = {"video": (VIDEO, "video/mp4"), "last_frame": (LAST_FRAME, "image/png")}
 
 
-def object_key(job_id: str, requested_at: datetime, name: str) -> str:
-    """`{yyyy}/{mm}/{dd}/{job_id}/{name}` (the store adds its prefix)."""
-    return safe_key(f"{requested_at:%Y}", f"{requested_at:%m}", f"{requested_at:%d}", job_id, name)
+def object_key(
+    job_id: str,
+    requested_at: datetime,
+    name: str,
+    *,
+    run: str = "",
+    followed_submit_no: int | None = None,
+) -> str:
+    """`{yyyy}/{mm}/{dd}/{job_id}/{run}/[followed-{n}/]{name}` (`core.layout`; the store adds
+    its prefix)."""
+    return safe_key(
+        *key_parts(job_id, requested_at, name, run=run, followed_submit_no=followed_submit_no)
+    )
 
 
 class StorageActivities:
@@ -56,7 +67,13 @@ class StorageActivities:
                 non_retryable=True,
             )
         name, content_type = _NAMES[data.kind]
-        key = object_key(data.job_id, data.requested_at, name)
+        key = object_key(
+            data.job_id,
+            data.requested_at,
+            name,
+            run=data.run,
+            followed_submit_no=data.followed_submit_no,
+        )
         try:
             async with self._http.stream("GET", data.url) as response:
                 if response.status_code in (401, 403, 404, 410):
@@ -101,6 +118,12 @@ class StorageActivities:
 
     @activity.defn(name="write_manifest")
     async def write_manifest(self, data: ManifestInput) -> StoredObject:
-        key = object_key(data.job_id, data.requested_at, "manifest.json")
+        key = object_key(
+            data.job_id,
+            data.requested_at,
+            MANIFEST,
+            run=data.run,
+            followed_submit_no=data.followed_submit_no,
+        )
         body = json.dumps(data.manifest, indent=2, sort_keys=True, default=str).encode()
         return await self._store.put_bytes(key, body, "application/json")

@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
-from seedance_pipeline.adapters.ledger_schema import Ledger, redact
+import time
+from collections.abc import Callable
+
+import structlog
+
+from seedance_pipeline.adapters.ledger_schema import Ledger, LedgerUnavailable, redact
 from seedance_pipeline.adapters.ledger_sqlite import SqliteLedger
+
+log = structlog.get_logger(__name__)
 
 
 def open_ledger(url: str) -> Ledger:
@@ -19,3 +26,21 @@ def open_ledger(url: str) -> Ledger:
     raise ValueError(
         f"ledger URL {redact(url)!r} not supported: use sqlite:///path or postgresql://..."
     )
+
+
+def open_ledger_when_up(
+    url: str, within: float = 120.0, *, sleep: Callable[[float], None] = time.sleep
+) -> Ledger:
+    """`open_ledger`, waiting up to `within` seconds for a ledger server that is down or
+    restarting (a worker started during a Postgres restart comes up instead of crashing)."""
+    give_up = time.monotonic() + within
+    delay = 0.5
+    while True:
+        try:
+            return open_ledger(url)
+        except LedgerUnavailable as exc:
+            if time.monotonic() + delay > give_up:
+                raise
+            log.warning("ledger.unavailable", error=str(exc), retry_in=delay)
+            sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -4,7 +4,9 @@ Both take a stream of chunks and return URI, size and sha256, so bytes never tra
 workflow history and memory stays bounded by a few batches or parts. Writes are atomic per key
 (temp file + rename; S3 multipart complete), and keys are deterministic, so a retried copy
 overwrites itself. A stream shorter or longer than the size it promised is never committed:
-the temp file is removed, the multipart upload aborted.
+the temp file is removed, the multipart upload aborted. A copy killed mid-upload (SIGKILL: no
+abort runs) leaves its multipart upload open; the next copy of the same key aborts every other
+open upload of that key once its own object is committed, so none outlives the retry.
 
 The download runs on the event loop; hashing, file writes and part uploads run on threads of
 `adapters.offload`, so they overlap it instead of following it (see that module).
@@ -207,6 +209,7 @@ class S3Store:
                     UploadId=upload_id,
                     MultipartUpload={"Parts": [part.result() for part in parts]},
                 )
+            await asyncio.to_thread(self._abort_stale, full)
         except BaseException:
             if upload_id is not None:
                 await asyncio.to_thread(
@@ -219,6 +222,16 @@ class S3Store:
         return StoredObject(
             uri=self.uri(key), size=size, sha256=digest.hexdigest(), content_type=content_type
         )
+
+    def _abort_stale(self, key: str) -> None:
+        """Abort the open multipart uploads of `key` (left by attempts killed mid-upload); the
+        key's object is committed by now, so none of them can be needed."""
+        found = self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        for upload in found.get("Uploads", []):
+            if upload.get("Key") == key:
+                self._s3.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                )
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
         result = self._s3.upload_part(

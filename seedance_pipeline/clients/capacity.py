@@ -54,7 +54,7 @@ async def gate_views(client: Client, settings: Settings) -> list[GateView]:
     views = []
     for route in settings.routes:
         gid = gate_id(route, settings.capacity.scope)
-        handle = client.get_workflow_handle_for(CapacityGateWorkflow.run, gid)
+        handle = client.get_workflow_handle(gid)
         try:
             gate: Gate | None = await handle.query(CapacityGateWorkflow.state)
         except RPCError as exc:

@@ -4,7 +4,10 @@ Aggregated here rather than in SQL so both backends give the same figures from t
 code. Money is never added across currencies: every line and total is per currency. Only
 billed attempts count towards seconds, tokens and cost (the provider bills succeeded tasks
 only); `jobs` and `attempts` count everything, so failures still show up in the volume.
-Dates are UTC days on `finished_at`, the moment the provider's bill is decided.
+Dates are UTC days on `finished_at`, the moment the provider's bill is decided. `--by run`
+lists each run of each job apart (a rerun adds rows; the first run's stay). Billed tasks that no
+create could claim (`unattributed`) are a line of their own and count in the totals: the
+provider billed them, so the money is ours to see.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from seedance_pipeline.core.models import LedgerEntry
+from seedance_pipeline.core.models import LedgerEntry, UnattributedTask
 
-GroupBy = Literal["day", "model", "route", "outcome"]
+GroupBy = Literal["day", "model", "route", "outcome", "run"]
+UNATTRIBUTED = "unattributed"
 
 
 def parse_day(value: str) -> date:
@@ -72,6 +76,14 @@ class CostLine:
             else None
         )
 
+    def add_unattributed(self, task: UnattributedTask) -> None:
+        """A billed task nobody could claim: billed money, no job."""
+        self.attempts += 1
+        self.billed_attempts += 1
+        self.tokens += task.tokens
+        self._cost += Decimal(str(task.cost))
+        self.cost = float(self._cost.quantize(Decimal("0.000001")))
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
@@ -101,6 +113,8 @@ def group_key(entry: LedgerEntry, by: GroupBy) -> str:
         return entry.model_id
     if by == "route":
         return entry.route
+    if by == "run":
+        return f"{entry.job_id} {entry.run or '(before runs)'}"
     return entry.outcome
 
 
@@ -109,6 +123,7 @@ def cost_report(
     by: GroupBy = "day",
     since: date | None = None,
     until: date | None = None,
+    unattributed: Iterable[UnattributedTask] = (),
 ) -> CostReport:
     """Group rows (already filtered to the window) into lines and per-currency totals."""
     lines: dict[tuple[str, str], CostLine] = {}
@@ -117,6 +132,10 @@ def cost_report(
         key = (group_key(entry, by), entry.currency)
         lines.setdefault(key, CostLine(*key)).add(entry)
         totals.setdefault(entry.currency, CostLine("total", entry.currency)).add(entry)
+    for task in unattributed:
+        key = (UNATTRIBUTED, task.currency)
+        lines.setdefault(key, CostLine(*key)).add_unattributed(task)
+        totals.setdefault(task.currency, CostLine("total", task.currency)).add_unattributed(task)
     return CostReport(
         by=by,
         since=since,

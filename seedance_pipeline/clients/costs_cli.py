@@ -30,6 +30,7 @@ class By(StrEnum):
     model = "model"
     route = "route"
     outcome = "outcome"
+    run = "run"
 
 
 def ledger_url(session: Session) -> tuple[str, str]:
@@ -73,7 +74,8 @@ def costs(
     except ValueError as exc:
         raise BadArgument(f"invalid dates: {exc}") from None
     with closing(_ledger(session())) as ledger:
-        report = cost_report(ledger.entries(start, end), by.value, first, last)
+        orphans = [u for u in ledger.unattributed(start) if end is None or u.seen_at < end]
+        report = cost_report(ledger.entries(start, end), by.value, first, last, orphans)
     if as_json:
         session().out.json(report.as_dict())
         return

@@ -21,6 +21,11 @@ an import error. The tree, by who raises and what the workflow does with it:
         PROVIDER_CANCELLED, PROVIDER_EXPIRED
     copy of the output                              -> a fresh URL, or the job ends failed_infra
         OUTPUT_URL_EXPIRED, OUTPUT_HOST_REFUSED, OUTPUT_INCOMPLETE
+        (retried until the URL's own expiry: `core.copy_deadline`)
+    ledger                                          -> never retried: a bug or a workflow reset
+        TASK_CLAIMED_ELSEWHERE (a row for a task another create claimed: never two rows)
+    task follower                                   -> fails the follower with the reason
+        FOLLOWER_INPUT_INVALID
     the workflow itself                             -> fails the run with the reason
         INVARIANT_BROKEN, BREAKER_INVALID, GATE_INVALID
     a job that does not succeed fails its workflow with its Outcome value as the type
@@ -59,6 +64,11 @@ PROVIDER_ERROR: Final = "ProviderError"
 OUTPUT_URL_EXPIRED: Final = "OutputUrlExpired"
 OUTPUT_HOST_REFUSED: Final = "OutputHostRefused"
 OUTPUT_INCOMPLETE: Final = "OutputIncomplete"
+
+TASK_CLAIMED_ELSEWHERE: Final = "TaskClaimedElsewhere"
+"""A ledger row names a provider task that another create (job, run, submit) claimed first:
+writing it would record one bill twice. Raised by `record_cost`, non-retryable."""
+FOLLOWER_INPUT_INVALID: Final = "FollowerInputInvalid"
 
 INVARIANT_BROKEN: Final = "InvariantBroken"
 """A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""

@@ -163,6 +163,8 @@ class ProviderTask(BaseModel):
     duration: int | None = None
     frames: int | None = None
     service_tier: str | None = None
+    execution_expires_after: int | None = None
+    """Echoed by the provider: the task ends `expired` this many seconds after its create."""
 
     @property
     def terminal(self) -> bool:
@@ -222,6 +224,10 @@ class ResolvedModel(BaseModel):
     """The account's capacity gate the job asks before each create (None: the gate is off)."""
     create_schedule_to_start_seconds: float = 120.0
     """How long a create may wait for a submit worker before the job fails, naming the queue."""
+    output_url_seconds: float = 86_400.0
+    """How long the route's signed output URLs live when a URL does not say (reference C2)."""
+    task_retention_seconds: float = 86_400.0
+    """How long the route's provider keeps a task queryable (reference C10: 24 h or 7 days)."""
 
 
 class StoredObject(BaseModel):
@@ -310,6 +316,9 @@ class JobRecord(BaseModel):
     """The whole job, as returned by the `status` query and the workflow result."""
 
     job_id: str
+    run: str = ""
+    """This run of the job (the workflow's run ID): reruns under one job ID each get their own
+    ledger rows and output folder. Empty only in records made before runs were recorded."""
     state: JobState = JobState.RECEIVED
     outcome: Outcome | None = None
     request: GenerationRequest | None
@@ -359,6 +368,9 @@ class JobRecord(BaseModel):
     """GETs made to confirm a terminal callback before acting on it."""
     webhook_deliveries: list[WebhookDelivery] = Field(default_factory=list)
     """Completion webhooks to the application, one entry per attempt."""
+    followers: list[str] = Field(default_factory=list)
+    """Workflow IDs of the task followers this job handed a provider task to (it ended while
+    the task could still run or bill); each follower's result names what it stored."""
     notes: list[str] = Field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -508,6 +520,10 @@ class CreateTaskInput(BaseModel):
     submit_no: int
     request: GenerationRequest
     model: ResolvedModel
+    run: str = ""
+    """The job's run: with the job ID and submit number it derives the create's seed when the
+    request leaves `seed` at -1, so a listed task proves which create made it
+    (`core.fingerprint`)."""
 
 
 class CreateTaskResult(BaseModel):
@@ -578,12 +594,20 @@ class CopyOutputInput(BaseModel):
     requested_at: datetime
     provider_succeeded_at: int | None = None
     """The provider's `updated_at` of the succeeded task (unix s), for the latency metric."""
+    run: str = ""
+    """The job's run: its outputs live in their own folder (`core.layout`)."""
+    followed_submit_no: int | None = None
+    """Set by a task follower: the outputs of a task the job handed over live in the run's
+    `followed-<submit_no>/` folder, so they never overwrite the job's own."""
 
 
 class ManifestInput(BaseModel):
     job_id: str
     requested_at: datetime
     manifest: dict[str, Any]
+    run: str = ""
+    followed_submit_no: int | None = None
+    """As in `CopyOutputInput`: where the manifest lives follows the outputs it describes."""
 
 
 class JobLinks(BaseModel):
@@ -622,9 +646,13 @@ class AppWebhookResult(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """One row per job attempt the provider may bill; upserted by (job_id, submit_no)."""
+    """One row per job attempt the provider may bill; upserted by (job_id, run, submit_no), so
+    a retried write replaces its own row and a rerun adds rows beside the previous run's."""
 
     job_id: str
+    run: str = ""
+    """The job's run (the workflow's run ID); empty only for rows written before runs were
+    recorded (ledger migration 4)."""
     submit_no: int
     route: str
     model_alias: str
@@ -647,3 +675,52 @@ class LedgerEntry(BaseModel):
     finished_at: datetime
     tenant: str | None = None
     """The API tenant of the job (None for jobs started by the CLI); `costs` per tenant."""
+
+
+class ClaimTaskInput(BaseModel):
+    """Claim a provider task for one create: the first claim of a task wins, forever."""
+
+    job_id: str
+    run: str = ""
+    submit_no: int
+    route: str
+    task_id: str
+
+
+class TaskClaim(BaseModel):
+    """Who owns a provider task: the create (job, run, submit number) that claimed it first."""
+
+    task_id: str
+    job_id: str
+    run: str
+    submit_no: int
+    route: str
+    claimed_at: datetime
+    won: bool = False
+    """In an answer to `claim_task`: the asking create holds the claim (it was first, or it
+    asked before)."""
+
+    def owned_by(self, job_id: str, run: str, submit_no: int) -> bool:
+        return (self.job_id, self.run, self.submit_no) == (job_id, run, submit_no)
+
+
+class FindClaimsInput(BaseModel):
+    task_ids: list[str]
+
+
+class UnattributedTask(BaseModel):
+    """A billed provider task no create could claim (reconcile could not prove whose it is):
+    recorded with what it cost and the jobs it could have been, so the money is never lost."""
+
+    task_id: str
+    route: str
+    model_id: str
+    status: str
+    tokens: int
+    unit_price: float
+    currency: str
+    cost: float
+    candidates: list[str] = Field(default_factory=list)
+    """Job IDs whose creates could have made it."""
+    note: str = ""
+    seen_at: datetime

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seedance_pipeline.core.fingerprint import Fingerprint, create_seed
 from seedance_pipeline.core.models import GenerationRequest, ReferenceKind, ReferenceRole
 from seedance_pipeline.core.settings import ModelSpec
 from seedance_pipeline.core.validation import effective_role
@@ -46,8 +47,12 @@ def build_create_body(
     resolution: str,
     ratio: str,
     callback_url: str | None,
+    fingerprint: Fingerprint | None = None,
 ) -> dict[str, Any]:
-    """JSON-field style (strictly validated by 2.x models), None fields left out like the SDKs."""
+    """JSON-field style (strictly validated by 2.x models), None fields left out like the SDKs.
+
+    With a `fingerprint`, a request that leaves `seed` at -1 sends the create's derived seed
+    (`core.fingerprint`), which the provider echoes in the task object."""
     images = sum(1 for r in request.references if r.kind == ReferenceKind.IMAGE)
     content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
     for ref in request.references:
@@ -61,7 +66,7 @@ def build_create_body(
         "resolution": resolution,
         "ratio": ratio,
         "duration": request.duration,
-        "seed": request.seed,
+        "seed": create_seed(request, fingerprint),
         "watermark": request.watermark,
         "return_last_frame": request.return_last_frame,
         "service_tier": request.service_tier,

@@ -107,6 +107,14 @@ class RouteSettings(_Frozen):
             raise ValueError("; ".join(problems))
         return tuple(h.strip().lower() for h in hosts)
 
+    output_url_seconds: float = Field(default=86_400.0, gt=0)
+    """Lifetime of a signed output URL that does not carry its own expiry (reference C2:
+    `X-Tos-Expires=86400`). Copies are retried for as long as the URL lives."""
+
+    @property
+    def task_retention_seconds(self) -> float:
+        return self.retention_hours * 3600
+
     def api_key(self) -> str | None:
         """Read the key at the moment of use; it is never stored on a model."""
         value = os.environ.get(self.api_key_env, "").strip()

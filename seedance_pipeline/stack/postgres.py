@@ -139,8 +139,10 @@ def running(data_dir: Path) -> Server | None:
     return Server(data_dir, int(lines[3])) if len(lines) > 3 else None
 
 
-def start(data_dir: Path) -> Server:
-    """Start the server of `data_dir` (initialising it on first use); reuse it when up."""
+def start(data_dir: Path, port: int | None = None) -> Server:
+    """Start the server of `data_dir` (initialising it on first use); reuse it when up.
+
+    `port`: listen there (a restart that clients reconnect to); by default a free port."""
     ensure_installed()
     found = running(data_dir)
     if found is not None:
@@ -164,10 +166,10 @@ def start(data_dir: Path) -> Server:
             "initdb",
         )
     last = ""
-    for _ in range(3):  # a free port can be taken between probing and binding
-        port = _free_port()
+    for _ in range(3 if port is None else 1):  # a free port can be taken before we bind it
+        port_now = port if port is not None else _free_port()
         options = (
-            f"-h 127.0.0.1 -p {port} -k {data_dir} -c fsync=off -c synchronous_commit=off "
+            f"-h 127.0.0.1 -p {port_now} -k {data_dir} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=50"
         )
         done = _pg(
@@ -185,10 +187,19 @@ def start(data_dir: Path) -> Server:
             check=False,
         )
         if done.returncode == 0:
-            server = Server(data_dir, port)
+            server = Server(data_dir, port_now)
             if fresh:
                 _check(
-                    _pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER, DATABASE),
+                    _pg(
+                        "createdb",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port_now),
+                        "-U",
+                        SUPERUSER,
+                        DATABASE,
+                    ),
                     "createdb",
                 )
             return server

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
+    from seedance_pipeline.core.copy_deadline import CopyRetry
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -32,6 +33,7 @@ class Options:
     heartbeat: timedelta | None = None
     schedule_to_start: timedelta | None = None
     schedule_to_close: timedelta | None = None
+    """The bound on every attempt together (a copy: its URL's own expiry)."""
 
 
 async def call(
@@ -144,3 +146,47 @@ APP_WEBHOOK = Options(
     schedule_to_close=timedelta(hours=24),
 )
 """The application's completion webhook: retried with backoff for up to a day."""
+
+
+def copy_options(plan: CopyRetry) -> Options:
+    """A copy retried without an attempt limit until its URL's own expiry (`core.copy_deadline`);
+    the store phase and the task follower both use it instead of `COPY`."""
+    return Options(
+        plan.start_to_close,
+        plan.retry_policy,
+        heartbeat=plan.heartbeat,
+        schedule_to_close=plan.schedule_to_close,
+    )
+
+
+FOLLOW_GET = Options(
+    timedelta(seconds=30),
+    RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=3,
+        non_retryable_error_types=[
+            et.PROVIDER_TASK_NOT_FOUND,
+            et.PROVIDER_AUTH,
+            et.PROVIDER_MODEL_UNAVAILABLE,
+            et.PROVIDER_QUOTA,
+        ],
+    ),
+)
+"""A task follower's read: a few quick retries, then the follower's own timers take over (an
+outage of hours costs timers, not activity slots or a failed follower)."""
+START_FOLLOWER = Options(
+    timedelta(seconds=30),
+    RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+)
+"""Idempotent (one follower per task ID): retried until Temporal takes the start."""
+CLAIM = Options(
+    timedelta(seconds=30),
+    RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=20,
+    ),
+)
+"""A claim is one row in the ledger: retried through a ledger restart."""

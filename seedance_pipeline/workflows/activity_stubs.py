@@ -14,15 +14,18 @@ from temporalio import activity
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
 from seedance_pipeline.core.checks import WorkerChecksInput, WorkerReport
+from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput
 from seedance_pipeline.core.models import (
     AppWebhookInput,
     AppWebhookResult,
     CheckedReference,
     CheckReferencesInput,
     ChooseModelInput,
+    ClaimTaskInput,
     CopyOutputInput,
     CreateTaskInput,
     CreateTaskResult,
+    FindClaimsInput,
     FindTasksInput,
     LedgerEntry,
     ManifestInput,
@@ -32,8 +35,10 @@ from seedance_pipeline.core.models import (
     ResolvedModel,
     ResolveInput,
     StoredObject,
+    TaskClaim,
     TaskOwnersInput,
     TaskRef,
+    UnattributedTask,
 )
 from seedance_pipeline.core.reconcile import (
     InvoiceReconcile,
@@ -159,6 +164,28 @@ async def reconcile_invoice(data: InvoiceReconcileInput) -> InvoiceReconcile:
     raise _stub("reconcile_invoice")
 
 
+@activity.defn(name="claim_task")
+async def claim_task(data: ClaimTaskInput) -> TaskClaim:
+    """Claim a provider task for one create: the first claim wins for good (`won`)."""
+    raise _stub("claim_task")
+
+
+@activity.defn(name="find_claims")
+async def find_claims(data: FindClaimsInput) -> dict[str, TaskClaim]:
+    raise _stub("find_claims")
+
+
+@activity.defn(name="record_unattributed")
+async def record_unattributed(task: UnattributedTask) -> bool:
+    raise _stub("record_unattributed")
+
+
+@activity.defn(name="start_task_follower")
+async def start_task_follower(data: FollowTaskInput) -> FollowerStarted:
+    """Hand a provider task to its follower (one per task ID; a second start finds the first)."""
+    raise _stub("start_task_follower")
+
+
 ALL = (
     resolve_model,
     check_references,
@@ -180,5 +207,9 @@ ALL = (
     worker_checks,
     reconcile_provider,
     reconcile_invoice,
+    claim_task,
+    find_claims,
+    record_unattributed,
+    start_task_follower,
 )
 """Every stub; the worker must register exactly these names."""

@@ -28,6 +28,7 @@ from seedance_pipeline.core.models import (
     Outcome,
     StateChange,
 )
+from seedance_pipeline.core.pricing import cost
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 SHA = "a" * 64
@@ -48,6 +49,7 @@ def task(
 ) -> dict[str, Any]:
     return {
         "id": task_id,
+        "model": "m",
         "status": status,
         "billed_tokens": billed,
         "usage": {"completion_tokens": billed, "total_tokens": billed},
@@ -115,7 +117,7 @@ def row(job_id: str, task_id: str, tokens: int = TOKENS) -> LedgerEntry:
         billed=tokens > 0,
         unit_price=3.5,
         currency="USD",
-        cost=0.17,
+        cost=cost(tokens, 3.5),
         outcome="succeeded",
         requested_at=T0,
         finished_at=T0,
@@ -136,6 +138,11 @@ def clean() -> Evidence:
         known_jobs={"j1", "j2"},
         deadline_seconds=120,
         slack_seconds=60,
+        stored_videos={
+            j: [StoredFile(exists=True, size=1000, sha256=SHA, uri=f"/out/{j}/video.mp4")]
+            for j in jobs
+        },
+        prices={"m": (3.5, "USD")},
     )
 
 

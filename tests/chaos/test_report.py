@@ -68,7 +68,10 @@ def test_markdown_states_the_figures_and_each_scenario() -> None:
     assert "| faults injected | 5 |" in md
     assert "| provider:create_5xx | 4 |" in md
     assert "| why jobs did not succeed | AmbiguousSubmit 1 |" in md
-    assert "| 1 | 3 s | ledger-lock | 2 | copy_output 1, record_cost 1 | storing 2 | 1.2 s |" in md
+    assert (
+        "| 1 | 3 s | ledger-lock (worker) | 2 | copy_output 1, record_cost 1 | storing 2 | 1.2 s |"
+        in md
+    )
     assert "Kills landed during submit, wait, copy and ledger write: **yes**." in md
     assert "task `cgt-1` (100 tokens), made for job `job-9`, which ended failed_infra" in md
 
@@ -94,3 +97,17 @@ def test_the_security_suites_are_tabled_and_a_failure_flips_the_headline() -> No
     assert run.holds
     run.suites[1].failed = 1
     assert not run.holds and "| **1** |" in to_markdown(run)
+
+
+def test_each_scenario_says_its_deployment_what_it_injected_and_the_money() -> None:
+    s = scenario()
+    s.deployment = "2 workers, S3 (moto server), Postgres ledger, callbacks"
+    s.injected = ["from t+0s, provider faults: get_5xx", "Postgres stopped at t+45s for 5s"]
+    s.money = {"USD": {"billed": 1.25, "recorded": 1.25}}
+    s.provider_killed_urls = ["cgt-2"]
+    md = to_markdown(run_of(s))
+    assert "| deployment | 2 workers, S3 (moto server), Postgres ledger, callbacks |" in md
+    assert "- from t+0s, provider faults: get_5xx" in md
+    assert "- Postgres stopped at t+45s for 5s" in md
+    assert "| money | USD billed 1.25, recorded 1.25 |" in md
+    assert "| billed, URL expired early by the provider | 1 " in md

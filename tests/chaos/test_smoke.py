@@ -21,6 +21,10 @@ INVARIANT_KEYS = {
     "succeeded_jobs_complete",
     "no_orphan_ledger_rows",
     "states_only_forward",
+    "billed_tasks_recorded",
+    "billed_videos_stored",
+    "money_recorded_equals_billed",
+    "no_open_multipart_uploads",
 }
 
 

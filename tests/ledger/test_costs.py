@@ -118,3 +118,30 @@ def test_the_sub_app_merges_into_a_parent_cli() -> None:
     result = CliRunner().invoke(parent, ["costs", "--help"])
     assert result.exit_code == 0
     assert "--by" in result.stdout
+
+
+def test_by_run_lists_each_run_and_unattributed_tasks_count_in_the_totals() -> None:
+    from seedance_pipeline.core.models import UnattributedTask
+
+    first = entry("a", run="run-1", provider_task_id="t1", finished_at=at(1))
+    second = entry("a", run="run-2", provider_task_id="t2", finished_at=at(2))
+    orphan = UnattributedTask(
+        task_id="t9",
+        route="byteplus",
+        model_id=PRO,
+        status="succeeded",
+        tokens=108_000,
+        unit_price=7.0,
+        currency="USD",
+        cost=0.756,
+        candidates=["b", "c"],
+        seen_at=at(2),
+    )
+    report = cost_report([first, second], "run", unattributed=[orphan])
+    assert [(line.group, line.jobs, line.cost) for line in report.lines] == [
+        ("a run-1", 1, 0.378),
+        ("a run-2", 1, 0.378),
+        ("unattributed", 0, 0.756),
+    ]
+    (total,) = report.totals
+    assert (total.cost, total.billed_attempts, total.tokens) == (1.512, 3, 324_000)

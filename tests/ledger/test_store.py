@@ -149,3 +149,23 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (job_id, submit_no)
 )
 """
+
+
+def test_a_ledger_server_that_comes_back_is_waited_for(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker started while Postgres restarts waits for it instead of crashing."""
+    from seedance_pipeline.adapters import ledger as ledger_module
+    from seedance_pipeline.adapters.ledger_schema import LedgerUnavailable
+
+    dead = "postgresql://seedance@127.0.0.1:1/nothing"
+    waits: list[float] = []
+    with pytest.raises(LedgerUnavailable, match="cannot connect"):
+        ledger_module.open_ledger_when_up(dead, within=3.0, sleep=waits.append)
+    assert waits == [0.5, 1.0, 2.0]
+    tries = iter([dead, dead, pg_url])
+    real = ledger_module.open_ledger
+    monkeypatch.setattr(ledger_module, "open_ledger", lambda _url: real(next(tries)))
+    store = ledger_module.open_ledger_when_up(dead, within=60.0, sleep=lambda _s: None)
+    assert store.schema_version() == LATEST
+    store.close()

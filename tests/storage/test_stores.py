@@ -214,3 +214,25 @@ async def test_s3_memory_stays_bounded_by_the_parts_in_flight(s3: Any, bucket: s
     # unbounded copy would hold the whole 96 MiB.
     bound = (S3_PARTS_IN_FLIGHT + 3) * S3_PART_BYTES + 4 * MiB
     assert peak < bound, f"peak {peak / MiB:.1f} MiB for a {total // MiB} MiB copy"
+
+
+async def test_s3_uploads_left_by_a_killed_copy_are_aborted_by_the_next(
+    s3: Any, bucket: str
+) -> None:
+    """A worker SIGKILLed mid-copy runs no abort: its upload stays open until the retry of the
+    same key has committed the object (other keys' uploads are left alone)."""
+    dead = [
+        s3.create_multipart_upload(Bucket=bucket, Key="pre/k/video.mp4")["UploadId"]
+        for _ in range(2)
+    ]
+    s3.upload_part(
+        Bucket=bucket, Key="pre/k/video.mp4", UploadId=dead[0], PartNumber=1, Body=b"x" * MiB
+    )
+    other = s3.create_multipart_upload(Bucket=bucket, Key="pre/k/video.mp4.other")["UploadId"]
+    store = S3Store(s3, bucket, "pre")
+    data = _pattern(S3_PART_BYTES + MiB)
+    await store.put_stream("k/video.mp4", _stream(_uneven(data)), "video/mp4", len(data))
+    assert s3.get_object(Bucket=bucket, Key="pre/k/video.mp4")["Body"].read() == data
+    assert [u["UploadId"] for u in _uploads(s3, bucket)] == [other]
+    small = await store.put_stream("k/video.mp4.other", _stream([b"abc"]), "video/mp4", 3)
+    assert small.size == 3 and _uploads(s3, bucket) == []
