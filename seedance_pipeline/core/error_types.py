@@ -92,3 +92,7 @@ SAFE_TO_CREATE_AGAIN: Final = frozenset(
 CREATE_AMBIGUOUS: Final = frozenset({PROVIDER_AMBIGUOUS, PROVIDER_BAD_RESPONSE})
 """Create failures after which a task may exist: reconcile before any new create."""
 REQUEST_PROBLEMS: Final = frozenset({REQUEST_INVALID, CONFIG_ERROR})
+FINAL_GET_ERRORS: Final = frozenset(
+    {PROVIDER_TASK_NOT_FOUND, PROVIDER_AUTH, PROVIDER_MODEL_UNAVAILABLE, PROVIDER_QUOTA}
+)
+"""Answers to a GET that no retry changes: the job ends; any other failure is waited out."""

@@ -86,12 +86,7 @@ GET = Options(
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=8,
-        non_retryable_error_types=[
-            et.PROVIDER_TASK_NOT_FOUND,
-            et.PROVIDER_AUTH,
-            et.PROVIDER_MODEL_UNAVAILABLE,
-            et.PROVIDER_QUOTA,
-        ],
+        non_retryable_error_types=[*et.FINAL_GET_ERRORS],
     ),
 )
 FIND = Options(

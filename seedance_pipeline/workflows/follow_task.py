@@ -23,12 +23,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from seedance_pipeline.core import error_types as et
+    from seedance_pipeline.core.capacity import CapacityRelease
     from seedance_pipeline.core.follow import (
         GONE_AFTER_NOT_FOUND,
         POLLS_PER_RUN,
@@ -150,16 +151,20 @@ async def read(inp: FollowTaskInput) -> tuple[ProviderTask | None, float]:
 
 
 async def release_capacity(inp: FollowTaskInput) -> None:
-    """HOOK (capacity gate, issue 16): the provider slot this task held is free.
+    """The provider slot this task held is free: tell the account's capacity gate.
 
     Called exactly once, as soon as the task no longer runs at the provider (terminal, gone,
-    or past its own expiry) and before any copy, which needs no provider slot. The lead wires
-    the gate's `release` signal here, e.g.
-    `await workflow.get_external_workflow_handle(inp.capacity_gate_id).signal("release", ...)`
-    naming `inp.capacity_holder_id` (the job) and `inp.task_id`."""
-    if inp.capacity_gate_id is None:
+    or past its own expiry) and before any copy, which needs no provider slot. The job handed
+    its slot over with the task; a gate that is gone has no slot to free."""
+    if inp.capacity_gate_id is None or inp.capacity_holder_id is None:
         return
-    note(inp, f"capacity slot of {inp.capacity_holder_id} at {inp.capacity_gate_id}: not released")
+    release = CapacityRelease(job_id=inp.capacity_holder_id, task_id=inp.task_id)
+    try:
+        await workflow.get_external_workflow_handle(inp.capacity_gate_id).signal("release", release)
+    except FailureError:
+        note(inp, f"capacity gate {inp.capacity_gate_id} is gone; no slot to release")
+        return
+    note(inp, f"capacity slot of {inp.capacity_holder_id} released at {inp.capacity_gate_id}")
 
 
 def note(inp: FollowTaskInput, text: str) -> None:

@@ -36,7 +36,11 @@ Refresh = Callable[[], Awaitable[ProviderTask | None]]
 
 
 class CopyGaveUp(Exception):
-    """No copy is possible any more; the message says why."""
+    """No copy is possible any more; the message says why, `code` names it for the record."""
+
+    def __init__(self, message: str, code: str = "OutputExpired") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,9 @@ async def copy_while_url_lives(base: CopyOutputInput, source: Source) -> Copied:
     while True:
         url = output_url(task, base.kind)
         if not url:
-            raise CopyGaveUp(f"the provider reported success without a {base.kind} URL")
+            raise CopyGaveUp(
+                f"the provider reported success without a {base.kind} URL", "OutputMissing"
+            )
         stored, why = await _copy_one(base, url, task, source)
         if stored is not None:
             return Copied(stored, task)
@@ -101,7 +107,7 @@ async def _copy_one(
     except ActivityError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == et.OUTPUT_HOST_REFUSED:
-            raise CopyGaveUp(cause.message) from None
+            raise CopyGaveUp(cause.message, et.OUTPUT_HOST_REFUSED) from None
         if isinstance(cause, ApplicationError) and cause.type == et.OUTPUT_URL_EXPIRED:
             return None, f"the host refused the {base.kind} URL ({cause.message})"
         return None, f"the {base.kind} copy kept failing until {deadline.describe()} ({cause})"

@@ -45,7 +45,9 @@ async def test_cancel_while_queued_deletes_the_provider_task(pipeline: Pipeline)
     assert record.manifest_uri
 
 
-async def test_cancel_while_running_records_possible_billing(pipeline: Pipeline) -> None:
+async def test_cancel_while_running_hands_the_task_to_a_follower(pipeline: Pipeline) -> None:
+    """The provider cannot cancel a running task: the job ends cancelled and its task is
+    followed (the follower's own journeys: tests/pipeline/test_followers.py)."""
     word = f"cr{uuid.uuid4().hex[:8]}"
     await pipeline.emulator.aset_faults([{"kind": "stuck", "match": {"prompt_contains": word}}])
     job = await pipeline.start(GenerationRequest(prompt=f"cancel running {word}", duration=4))
@@ -53,8 +55,10 @@ async def test_cancel_while_running_records_possible_billing(pipeline: Pipeline)
     record = await _cancel_and_read(pipeline, job)
     tasks = await pipeline.tasks_for(record)
     assert record.outcome == Outcome.CANCELLED
-    assert record.error and "may still be billed" in record.error.message
+    assert record.error and "followed to its end" in record.error.message
     assert [t["status"] for t in tasks] == ["running"]
+    assert record.followers == [f"task-follower:byteplus:{tasks[0]['id']}"]
+    await pipeline.client.get_workflow_handle(record.followers[0]).terminate("test over")
 
 
 async def test_queue_deadline_cancels_at_the_provider(pipeline_factory: PipelineFactory) -> None:

@@ -1,10 +1,11 @@
 """Task followers end to end: the dev server, the real activities, the emulator over HTTP, the
 ledger file and the output directory.
 
-The job's workflow does not hand tasks over yet (the lead wires `start_task_follower` into the
-job's ending paths); these tests hand the task over the way the job will, with
-`core.follow.handover` and the `start_task_follower` activity, and check the sources of truth:
-the emulator's billed tokens and file digests against the ledger and the stored files.
+A job cancelled while its task runs hands the task over itself (its record names the
+follower); the outage tests hand a task over the way the job does, with the
+`start_task_follower` activity, to drive the follower alone through outages longer than its
+reads' retries. All check the sources of truth: the emulator's billed tokens and file digests
+against the ledger and the stored files.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.provider_client import ProviderClient
-from seedance_pipeline.core.follow import FollowOutcome, FollowTaskInput, FollowTaskResult, handover
+from seedance_pipeline.core.follow import FollowOutcome, FollowTaskInput, FollowTaskResult
 from seedance_pipeline.core.models import (
     CreateTaskInput,
     GenerationRequest,
@@ -55,6 +56,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandl
         run_seconds=RUN_SECONDS,
         callback_timeout=2.0,
         callback_retry_interval=0.2,
+        tos_urls=True,  # outputs on the provider's TOS host names (pipeline_overrides maps them)
     ) as handle:
         yield handle
 
@@ -154,18 +156,18 @@ async def test_a_task_that_succeeds_after_its_job_was_cancelled_is_billed_and_st
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     record = await pipeline.status(job)
     assert record.outcome == Outcome.CANCELLED
-    (before,) = _rows(pipeline, job)
-    assert (before.tokens, before.billed) == (0, False)  # the job saw no bill: still running
-
-    model = await _resolve(pipeline, job, request)
     attempt = record.attempts[-1]
-    result = await _follow(
-        pipeline, handover(record, attempt, model, request, reason="cancelled while running")
-    )
+    [follower] = record.followers  # the job handed its running task over before it closed
+    follower_handle = pipeline.client.get_workflow_handle(follower, result_type=FollowTaskResult)
+    result = await follower_handle.result()
     tokens, sha256 = await _billed(pipeline, attempt.provider_task_id or "")
     assert tokens > 0 and result.outcome == FollowOutcome.STORED
     (row,) = _rows(pipeline, job)  # the job's own row, replaced with the provider's bill
-    assert (row.submit_no, row.provider_task_id) == (1, attempt.provider_task_id)
+    assert (row.submit_no, row.provider_task_id, row.run) == (
+        1,
+        attempt.provider_task_id,
+        record.run,
+    )
     assert (row.tokens, row.billed, row.outcome) == (tokens, True, FollowOutcome.STORED.value)
     assert row.cost == result.cost and row.unit_price == attempt.unit_price
     assert result.video is not None and _sha256(result.video.uri) == sha256

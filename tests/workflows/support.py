@@ -34,13 +34,16 @@ from seedance_pipeline.core.capacity import (
     ModelLimits,
     OpenGate,
 )
+from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput, follower_id
 from seedance_pipeline.core.models import (
     CheckedReference,
     CheckReferencesInput,
     ChooseModelInput,
+    ClaimTaskInput,
     CopyOutputInput,
     CreateTaskInput,
     CreateTaskResult,
+    FindClaimsInput,
     FindTasksInput,
     GenerationInput,
     GenerationRequest,
@@ -56,8 +59,10 @@ from seedance_pipeline.core.models import (
     ResolvedModel,
     ResolveInput,
     StoredObject,
+    TaskClaim,
     TaskOwnersInput,
     TaskRef,
+    UnattributedTask,
 )
 from seedance_pipeline.worker import WORKFLOW_RUNNER
 from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
@@ -177,6 +182,9 @@ class Script:
     ledger: list[LedgerEntry] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     reports: list[ReportHealthInput] = field(default_factory=list)
+    claims: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    """task ID -> (job, run, submit) of the create that claimed it."""
+    followed: list[FollowTaskInput] = field(default_factory=list)
 
     def next(self, answers: list[Any], default: Any) -> Any:
         if not answers:
@@ -285,6 +293,46 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         script.calls["record_cost"] += 1
         script.ledger.append(entry)
 
+    @activity.defn(name="claim_task")
+    async def claim_task(data: ClaimTaskInput) -> TaskClaim:
+        """First claim wins; `script.claims` holds who claimed what."""
+        script.calls["claim_task"] += 1
+        owner = script.claims.setdefault(data.task_id, (data.job_id, data.run, data.submit_no))
+        return TaskClaim(
+            task_id=data.task_id,
+            job_id=owner[0],
+            run=owner[1],
+            submit_no=owner[2],
+            route=data.route,
+            claimed_at=datetime.now(UTC),
+            won=owner == (data.job_id, data.run, data.submit_no),
+        )
+
+    @activity.defn(name="find_claims")
+    async def find_claims(data: FindClaimsInput) -> dict[str, TaskClaim]:
+        script.calls["find_claims"] += 1
+        now = datetime.now(UTC)
+        return {
+            t: TaskClaim(
+                task_id=t, job_id=o[0], run=o[1], submit_no=o[2], route="byteplus", claimed_at=now
+            )
+            for t, o in script.claims.items()
+            if t in data.task_ids
+        }
+
+    @activity.defn(name="record_unattributed")
+    async def record_unattributed(task: UnattributedTask) -> bool:
+        script.calls["record_unattributed"] += 1
+        return True
+
+    @activity.defn(name="start_task_follower")
+    async def start_task_follower(data: FollowTaskInput) -> FollowerStarted:
+        """Recorded, not run: the follower has tests of its own (test_follow_task.py)."""
+        script.calls["start_task_follower"] += 1
+        script.followed.append(data)
+        workflow_id = follower_id(data.route, data.task_id)
+        return FollowerStarted(workflow_id=workflow_id, run_id=None, existed=False)
+
     @activity.defn(name="open_capacity_gate")
     async def open_capacity_gate(data: OpenGate) -> None:
         """The real signal-with-start, through the worker's own client."""
@@ -332,6 +380,10 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         record_cost,
         open_capacity_gate,
         check_capacity_holders,
+        claim_task,
+        find_claims,
+        record_unattributed,
+        start_task_follower,
     ]
 
 

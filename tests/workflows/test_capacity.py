@@ -163,10 +163,12 @@ async def test_a_waiting_job_that_is_cancelled_leaves_no_trace_at_the_gate(clien
         await holder.cancel()
         await finish(holder)
         gate = await _gate(client, script)
-    # The cancelled holder's task may still run at the provider: its slot stays the task's
-    # (an orphan the gate checks) until the provider says it ended.
-    assert gate.waiting() == 0
-    assert [h.orphan for h in gate.holders.values()] == [True]
+    # The cancelled holder's task still runs at the provider: its slot went with the task to
+    # the task's follower, which gives it back when the task ends.
+    assert gate.waiting() == 0 and len(gate.holders) == 1
+    [follow] = script.followed
+    assert follow.capacity_gate_id == script.models["mini"].capacity.gate_id  # type: ignore[union-attr]
+    assert follow.capacity_holder_id == holder.id
 
 
 async def test_a_holder_terminated_by_hand_gives_its_slot_back_by_check(client: Client) -> None:

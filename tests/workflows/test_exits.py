@@ -267,13 +267,30 @@ async def test_cancel_while_queued_deletes_the_task(client: Client) -> None:
     assert script.cancelled == ["t1"]
 
 
-async def test_cancel_while_running_keeps_the_task_and_says_so(client: Client) -> None:
+async def test_cancel_while_running_hands_the_task_to_its_follower(client: Client) -> None:
+    """A running task cannot be cancelled at the provider: it is billed work, followed to its
+    end (bill recorded, video stored) while the job itself ends cancelled."""
     script, ran = await _cancel_when(
         client, Script(gets={"t1": [task("t1", "running")]}), "running"
     )
-    assert ran.record.outcome == Outcome.CANCELLED  # type: ignore[attr-defined]
-    assert script.cancelled == []
-    assert "may still be billed" in ran.record.error.message  # type: ignore[attr-defined]
+    rec = ran.record  # type: ignore[attr-defined]
+    assert rec.outcome == Outcome.CANCELLED and script.cancelled == []
+    assert "followed to its end" in rec.error.message
+    [follow] = script.followed
+    assert (follow.task_id, follow.store, follow.job_outcome) == ("t1", True, Outcome.CANCELLED)
+    assert rec.followers == ["task-follower:byteplus:t1"]
+
+
+async def test_an_operator_can_discard_what_a_cancelled_task_makes(client: Client) -> None:
+    script = Script(gets={"t1": [task("t1", "running")]})
+    async with scripted_worker(client, script) as queue:
+        handle = await start(client, queue, job_input())
+        while (await handle.query("status")).get("provider_status") != "running":
+            await asyncio.sleep(0.02)
+        await handle.signal("discard_outputs")
+        await handle.cancel()
+        await finish(handle)
+    assert [f.store for f in script.followed] == [False]  # billed and recorded, not stored
 
 
 async def test_an_output_url_that_stays_expired_ends_output_expired(client: Client) -> None:
@@ -281,8 +298,9 @@ async def test_an_output_url_that_stays_expired_ends_output_expired(client: Clie
     script = Script(copies=[expired])
     ran = await run_job(client, script)
     assert ran.record.error and ran.record.error.code == "OutputExpired"
-    assert script.calls["copy_output"] == 3  # the first URL and two fresh ones
+    assert script.calls["copy_output"] == 1  # a fresh GET offered only the same URL
     assert script.ledger and script.ledger[0].billed  # billed work is still recorded
+    assert [f.task_id for f in script.followed] == ["t1"]  # and followed, to store it later
 
 
 async def test_a_refused_output_host_ends_failed_infra_billed_and_recorded(client: Client) -> None:
@@ -322,3 +340,69 @@ async def test_a_job_started_with_a_malformed_input_fails_with_the_reason(client
     assert ran.record.outcome == Outcome.FAILED_INPUT and ran.record.error
     assert "invalid job input" in ran.record.error.message
     assert ran.status == FAILED and sum(script.calls.values()) == 0
+
+
+async def test_a_get_outage_past_its_retries_keeps_the_job_waiting(client: Client) -> None:
+    """The provider not answering is no news: the job keeps polling within its deadlines."""
+    down = app_error(et.PROVIDER_UNAVAILABLE, "InternalServiceError", non_retryable=True)
+    script = Script(gets={"t1": [down, down, task("t1", "running"), task("t1", "succeeded")]})
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert sum("did not answer a GET" in n for n in ran.record.notes) == 2
+    assert script.followed == []
+
+
+async def test_a_listed_task_with_this_creates_seed_is_adopted(client: Client) -> None:
+    from seedance_pipeline.core.fingerprint import Fingerprint
+
+    inp = job_input()
+    script = Script(creates=[app_error(et.PROVIDER_AMBIGUOUS)])
+    async with scripted_worker(client, script) as queue:
+        handle = await start(client, queue, inp)
+        run = (await handle.describe()).run_id
+        seed = Fingerprint(inp.job_id, run, 1).seed
+        script.listed = [
+            task("someone-elses", "running", resolution="480p", duration=4, seed=seed + 1),
+            task("mine", "running", resolution="480p", duration=4, seed=seed),
+        ]
+        ran = await finish(handle)
+    assert ran.record.provider_task_id == "mine" and script.calls["create_task"] == 1
+    assert script.claims["mine"][0] == inp.job_id
+
+
+async def test_a_listed_task_with_another_seed_is_never_adopted(client: Client) -> None:
+    theirs = task("theirs", "running", resolution="480p", duration=4, seed=12345)
+    script = Script(creates=[app_error(et.PROVIDER_AMBIGUOUS), "t2"], listed=[theirs])
+    ran = await run_job(client, script)
+    assert ran.record.provider_task_id == "t2" and script.calls["create_task"] == 2
+
+
+async def test_a_candidate_another_create_claimed_is_not_adopted(client: Client) -> None:
+    orphan = task("orphan", "running", resolution="480p", duration=4)
+    script = Script(creates=[app_error(et.PROVIDER_AMBIGUOUS), "t2"], listed=[orphan])
+    script.claims["orphan"] = ("another-job", "run-x", 1)
+    ran = await run_job(client, script, seed=7)  # a pinned seed: only the claim can tell
+    assert ran.record.provider_task_id == "t2"
+
+
+async def test_an_ambiguous_end_follows_every_candidate_as_unattributed(client: Client) -> None:
+    with_callbacks = {a: model(a, callbacks_enabled=True) for a in ("mini", "fast", "pro")}
+    listed = [task(t, "running", resolution="480p", duration=4) for t in ("a", "b")]
+    script = Script(
+        models=with_callbacks, creates=[app_error(et.PROVIDER_AMBIGUOUS)], listed=listed
+    )
+    ran = await run_job(client, script, seed=7)
+    assert ran.record.error and ran.record.error.code == "AmbiguousSubmit"
+    assert sorted(f.task_id for f in script.followed) == ["a", "b"]
+    assert all(f.unattributed_candidates == [ran.record.job_id] for f in script.followed)
+
+
+async def test_an_execution_deadline_hands_the_running_task_over(client: Client) -> None:
+    short = {
+        a: model(a, execution_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
+        for a in ("mini", "fast", "pro")
+    }
+    script = Script(models=short, gets={"t1": [task("t1", "running")]})
+    ran = await run_job(client, script)
+    assert ran.record.error and ran.record.error.code == "ExecutionDeadlineExceeded"
+    assert [f.task_id for f in script.followed] == ["t1"]

@@ -65,15 +65,23 @@ class JobBook:
 
     @classmethod
     def open(
-        cls, inp: GenerationInput | None, job_id: str, *, clock: Clock, upsert: Upsert
+        cls,
+        inp: GenerationInput | None,
+        job_id: str,
+        *,
+        run: str = "",
+        clock: Clock,
+        upsert: Upsert,
     ) -> JobBook:
-        """A new job's book (`inp` None: a job started with an input that is not a job's)."""
+        """A new job's book (`inp` None: a job started with an input that is not a job's).
+        `run` (the workflow's run ID) keeps a rerun's ledger rows and outputs apart."""
         now = clock()
         request = inp.request if inp else None
         record = JobRecord(
             job_id=inp.job_id if inp else job_id,
             request=request,
             candidate=inp.candidate if inp else 0,
+            run=run,
             tenant=inp.tenant if inp else None,
             metadata=dict(inp.metadata) if inp else {},
             requested_at=now,

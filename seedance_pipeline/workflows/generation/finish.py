@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core.app_webhooks import completion_webhook
     from seedance_pipeline.core.manifest import build_manifest
     from seedance_pipeline.core.models import TERMINAL_PROVIDER_STATUSES as TERMINAL
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.pricing import cost
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
-    from seedance_pipeline.workflows.generation import capacity, metrics, routing, wait
+    from seedance_pipeline.workflows.generation import capacity, handover, metrics, routing, wait
     from seedance_pipeline.workflows.generation.ending import error_from, pipeline_error
     from seedance_pipeline.workflows.generation.job import Job
 
@@ -31,12 +32,13 @@ with workflow.unsafe.imports_passed_through():
 async def close(job: Job, outcome: Outcome, error: ErrorInfo | None) -> None:
     book = job.book
     rec = book.record
+    book.close(outcome, error)
+    await _follow_what_may_bill(job, outcome, error)
     task_may_run = rec.provider_task_id is not None and rec.provider_status not in TERMINAL
     await capacity.release(job, job.model, still_running=task_may_run)
-    book.close(outcome, error)
     for attempt in book.record.attempts:
         if attempt.provider_task_id is not None:
-            await opts.call(stubs.record_cost, ledger_entry(job, attempt), opts.RECORD)
+            await _record_cost(job, attempt)
     await routing.release_budget(job)
     await _write_manifest(job)
     book.final_state()
@@ -45,20 +47,44 @@ async def close(job: Job, outcome: Outcome, error: ErrorInfo | None) -> None:
 
 
 async def cancelled(job: Job) -> None:
-    """Temporal cancel: delete a queued provider task; a running one cannot be cancelled."""
+    """Temporal cancel: delete a queued provider task; a running one (or one whose cancel the
+    provider refused) is followed to its end, its bill recorded and its video stored."""
     rec, model = job.book.record, job.model
     message = "cancelled by request"
     if model is not None and rec.provider_task_id and not job.book.finished:
         if rec.provider_status in (None, "queued"):
             deleted = await wait.cancel_provider_task(job, model)
+            if deleted:
+                rec.provider_status = job.book.attempt.status = "cancelled"
             message += (
                 "; provider task deleted while queued"
                 if deleted
-                else "; the provider refused the cancel and may still bill the task"
+                else "; the provider refused the cancel: the task is followed to its end"
             )
         else:
-            message += "; the provider task was running and may still be billed"
+            message += "; the provider task was running: it is followed to its end"
     await close(job, Outcome.CANCELLED, pipeline_error("Cancelled", message))
+
+
+async def _follow_what_may_bill(job: Job, outcome: Outcome, error: ErrorInfo | None) -> None:
+    """Every task of this job the provider may still bill goes to a follower."""
+    model = job.model
+    if model is None:
+        return
+    await handover.adopt_late_announcements(job, model)
+    if handover.task_may_still_bill(job):
+        why = f"the job ended {outcome.value}" + (f" ({error.code})" if error else "")
+        await handover.to_follower(job, model, why)
+
+
+async def _record_cost(job: Job, attempt: Attempt) -> None:
+    try:
+        await opts.call(stubs.record_cost, ledger_entry(job, attempt), opts.RECORD)
+    except ActivityError as err:
+        kind, info, _ = error_from(err)
+        if kind != et.TASK_CLAIMED_ELSEWHERE:
+            raise
+        job.book.note(f"ledger row of create {attempt.submit_no} refused: {info.message}")
 
 
 def ledger_entry(job: Job, attempt: Attempt) -> LedgerEntry:
@@ -68,6 +94,7 @@ def ledger_entry(job: Job, attempt: Attempt) -> LedgerEntry:
     finished = rec.finished_at or job.book.now()
     return LedgerEntry(
         job_id=rec.job_id,
+        run=rec.run,
         submit_no=attempt.submit_no,
         route=attempt.route,
         model_alias=attempt.model_alias,
@@ -117,6 +144,7 @@ async def _write_manifest(job: Job) -> None:
     rec = job.book.record
     write = ManifestInput(
         job_id=rec.job_id,
+        run=rec.run,
         manifest=build_manifest(rec, job.inp.request),
         requested_at=rec.requested_at or job.book.now(),
     )

@@ -29,6 +29,8 @@ class Inbox:
     """A callback said the task ended: confirm with a GET now."""
     poked: bool = False
     """An operator asked to look at the provider now (a callback was lost)."""
+    discard: bool = False
+    """The operator asked not to store the outputs of a task followed after a cancel."""
     extension: timedelta = timedelta(0)
     """Operator extensions of the job's deadlines (the capacity wait's too)."""
     granted: str | None = None

@@ -1,19 +1,21 @@
 """Store: copy the video (and the last frame) to our storage before the provider's URL expires.
 
-The copy streams, hashes and sizes the file in one activity; bytes never enter history. A URL
-the provider's storage refuses as expired is replaced by a fresh GET of the task (a new signed
-URL, if the provider gives one) a few times before the job ends `OutputExpired`.
+The copy streams, hashes and sizes the file in one activity; bytes never enter history. Each
+URL is copied for as long as it lives (retries with no attempt limit, bounded by the URL's own
+expiry: a file host that cuts every download for minutes is waited out); when the host says the
+URL expired, the task is read again for a fresh one (`workflows.output_copy`). A copy that can
+no longer succeed ends the job `failed_infra`; its billed task then goes to a follower, which
+keeps trying while the task lives (`handover`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core.models import (
         CopyOutputInput,
         JobState,
@@ -22,15 +24,12 @@ with workflow.unsafe.imports_passed_through():
         ResolvedModel,
         StoredObject,
     )
-    from seedance_pipeline.workflows import activity_options as opts
-    from seedance_pipeline.workflows import activity_stubs as stubs
     from seedance_pipeline.workflows.generation import wait
-    from seedance_pipeline.workflows.generation.ending import JobEnded, ended, error_from
+    from seedance_pipeline.workflows.generation.ending import JobEnded, ended
     from seedance_pipeline.workflows.generation.job import Job
+    from seedance_pipeline.workflows.output_copy import CopyGaveUp, Source, copy_while_url_lives
 
 Kind = Literal["video", "last_frame"]
-URL_REFRESHES = 2
-"""Fresh URLs asked for after the first is refused as expired."""
 
 
 async def outputs(job: Job, model: ResolvedModel, task: ProviderTask) -> None:
@@ -45,57 +44,43 @@ async def outputs(job: Job, model: ResolvedModel, task: ProviderTask) -> None:
 
 
 async def copy(job: Job, model: ResolvedModel, task: ProviderTask, kind: Kind) -> StoredObject:
-    """One output copied, asking for a fresh URL when the provider's storage says it expired."""
-    refreshes = 0
-    while True:
-        try:
-            return await opts.call(
-                stubs.copy_output, _copy_input(job, model, task, kind), opts.COPY
-            )
-        except ActivityError as err:
-            kind_, info, _ = error_from(err)
-            if kind_ != et.OUTPUT_URL_EXPIRED:
-                raise JobEnded(Outcome.FAILED_INFRA, info) from None
-            if refreshes == URL_REFRESHES:
-                raise _expired(
-                    kind, f"task {task.id} still offers only a refused URL ({info.message})"
-                ) from None
-            refreshes += 1
-            job.book.note(f"{kind} URL refused ({info.message}); asking for a fresh one")
-            task = await _fresh(job, model, task, kind)
-
-
-def _copy_input(job: Job, model: ResolvedModel, task: ProviderTask, kind: Kind) -> CopyOutputInput:
-    content = task.content
-    url = (content.video_url if kind == "video" else content.last_frame_url) if content else None
-    if not url:
-        raise ended(
-            Outcome.FAILED_INFRA, "OutputMissing", f"provider reported success without a {kind} URL"
-        )
-    return CopyOutputInput(
+    """One output copied while its URL (or a fresh one) lives."""
+    base = CopyOutputInput(
         job_id=job.job_id,
+        run=job.book.record.run,
         route=model.route,
-        url=url,
+        url="",  # each attempt takes the task's current URL
         kind=kind,
         requested_at=job.book.record.requested_at or job.book.now(),
         provider_succeeded_at=task.updated_at,
     )
 
+    async def fresh() -> ProviderTask | None:
+        try:
+            newer = await wait.read_task(job, model)
+        except JobEnded:
+            return None
+        job.book.note(f"asked the provider for a fresh {kind} URL")
+        if newer is not None:
+            job.book.apply(newer)
+        return newer
 
-async def _fresh(job: Job, model: ResolvedModel, task: ProviderTask, kind: Kind) -> ProviderTask:
-    try:
-        fresh = await wait.get_task(job, model)
-    except JobEnded as gone:
-        raise _expired(
-            kind, f"the provider no longer has task {task.id} ({gone.error.code})"
-        ) from None
-    job.book.apply(fresh)
-    return fresh
-
-
-def _expired(kind: Kind, why: str) -> JobEnded:
-    return ended(
-        Outcome.FAILED_INFRA,
-        "OutputExpired",
-        f"the {kind} expired before it could be copied: {why}",
+    source = Source(
+        task=task,
+        refresh=fresh,
+        url_lifetime_seconds=model.output_url_seconds,
+        retention_until=_retention_until(job, model, task),
     )
+    try:
+        return (await copy_while_url_lives(base, source)).stored
+    except CopyGaveUp as gave_up:
+        raise ended(
+            Outcome.FAILED_INFRA, gave_up.code, f"the {kind} could not be copied: {gave_up}"
+        ) from None
+
+
+def _retention_until(job: Job, model: ResolvedModel, task: ProviderTask) -> datetime:
+    """When the provider forgets the task: no fresh URL can be had after that."""
+    created = datetime.fromtimestamp(task.created_at, UTC) if task.created_at else None
+    start = created or job.book.record.submitted_at or job.book.now()
+    return start + timedelta(seconds=model.task_retention_seconds)

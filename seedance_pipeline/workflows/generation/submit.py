@@ -91,7 +91,11 @@ def _retry_after(err: ActivityError) -> float | None:
 
 async def _create_once(job: Job, model: ResolvedModel, submit_no: int) -> str:
     request = CreateTaskInput(
-        job_id=job.job_id, submit_no=submit_no, request=job.inp.request, model=model
+        job_id=job.job_id,
+        run=job.book.record.run,
+        submit_no=submit_no,
+        request=job.inp.request,
+        model=model,
     )
     options = opts.create_options(
         model.create_timeout_seconds, model.create_schedule_to_start_seconds

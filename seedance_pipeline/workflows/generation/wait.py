@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core.models import Outcome, ProviderTask, ResolvedModel, TaskRef
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
@@ -44,20 +45,40 @@ async def until_terminal(job: Job, model: ResolvedModel) -> ProviderTask:
             )
         confirming = inbox.terminal_hint
         inbox.looked()
-        task = await get_task(job, model)
-        if confirming:
-            book.record.confirm_gets += 1  # one GET to confirm an unsigned terminal callback
-        else:
-            book.record.polls += 1
-        if book.apply(task) and task.status == "running":
-            metrics.provider_started(book.record, task)
-        if task.terminal:
-            return task
+        task = await read_task(job, model)
+        if task is not None:
+            _count_read(job, task, confirming=confirming)
+            if task.terminal:
+                return task
         if book.now() >= _deadline(job, model, accepted):
             return await past_deadline(job, model, task)
         interval = min(
             max(interval * model.poll_backoff, model.poll_min_seconds), model.poll_max_seconds
         )
+
+
+def _count_read(job: Job, task: ProviderTask, *, confirming: bool) -> None:
+    book = job.book
+    if confirming:
+        book.record.confirm_gets += 1  # one GET to confirm an unsigned terminal callback
+    else:
+        book.record.polls += 1
+    if book.apply(task) and task.status == "running":
+        metrics.provider_started(book.record, task)
+
+
+async def read_task(job: Job, model: ResolvedModel) -> ProviderTask | None:
+    """GET the job's task; None while the provider cannot answer (an outage outlasting the
+    activity's retries keeps the job waiting within its deadlines, never ends it). A final
+    answer (the task is gone, the key refused) ends the job."""
+    try:
+        return await opts.call(stubs.get_task, _ref(job, model), opts.GET)
+    except ActivityError as err:
+        kind, info, outcome = error_from(err)
+        if kind in et.FINAL_GET_ERRORS:
+            raise JobEnded(outcome, info) from None
+        job.book.note(f"the provider did not answer a GET ({info.code}); still waiting")
+        return None
 
 
 def _deadline(job: Job, model: ResolvedModel, accepted: datetime) -> datetime:
@@ -66,19 +87,15 @@ def _deadline(job: Job, model: ResolvedModel, accepted: datetime) -> datetime:
     return accepted + timedelta(seconds=seconds) + job.inbox.extension
 
 
-async def get_task(job: Job, model: ResolvedModel) -> ProviderTask:
-    """GET the job's task (retried by Temporal); a final failure ends the job."""
-    try:
-        return await opts.call(stubs.get_task, _ref(job, model), opts.GET)
-    except ActivityError as err:
-        _, info, outcome = error_from(err)
-        raise JobEnded(outcome, info) from None
-
-
-async def past_deadline(job: Job, model: ResolvedModel, task: ProviderTask) -> ProviderTask:
-    which = "queue" if task.status == "queued" else "execution"
-    message = f"provider task {task.id} still {task.status} past the {which} deadline"
-    if task.status == "queued":
+async def past_deadline(job: Job, model: ResolvedModel, task: ProviderTask | None) -> ProviderTask:
+    """Read once more, cancel a still-queued task, and end the job naming the deadline (a task
+    that may still run goes to a follower when the job finishes)."""
+    task = task or await read_task(job, model)
+    status = task.status if task else (job.book.record.provider_status or "unknown")
+    which = "queue" if status == "queued" else "execution"
+    task_id = job.book.record.provider_task_id
+    message = f"provider task {task_id} still {status} past the {which} deadline"
+    if status == "queued":
         cancelled = await cancel_provider_task(job, model)
         message += "; cancelled at the provider" if cancelled else "; cancel refused"
     else:

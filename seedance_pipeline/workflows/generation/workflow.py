@@ -59,9 +59,11 @@ class GenerationWorkflow:
         # `run` fails the workflow with the reason. The book exists before `run`, so a query or
         # an operator's message that arrives with the first workflow task sees the job.
         parsed, self._problem = parse_input(inp)
+        info = workflow.info()
         self._book = JobBook.open(
             parsed,
-            workflow.info().workflow_id,
+            info.workflow_id,
+            run=info.run_id,
             clock=workflow.now,
             upsert=workflow.upsert_search_attributes,
         )
@@ -100,6 +102,12 @@ class GenerationWorkflow:
         message = one(payload, CapacityWaiting)
         if message is not None and self._job is not None:
             capacity.waiting(self._job, message)
+
+    @workflow.signal
+    def discard_outputs(self, *_: Any) -> None:
+        """Operator (before a cancel): a task followed after the job is billed and recorded,
+        but its outputs are not stored."""
+        self._inbox.discard = True
 
     @workflow.signal
     def poke(self, *_: Any) -> None:
