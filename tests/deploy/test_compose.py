@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from seedance_pipeline.core.search_attributes import ALL_KEYS, dev_server_flags
+from seedance_pipeline.emulator.wiring import resolve_hosts
 from tests.deploy.support import (
     DEPLOY,
     REPO,
@@ -373,19 +374,23 @@ def test_emulator_is_an_opt_in_profile() -> None:
 
 
 def test_emulator_override_points_every_route_at_the_emulator() -> None:
-    """Mirrors stack/embedded.py: both routes, their output hosts and keys, and callbacks."""
+    """Mirrors stack/embedded.py: both routes and their keys, callbacks, and outputs on the
+    provider's TOS host names connected to the emulator; the shipped allow-list untouched."""
     override = emulator_override()["services"]
     assert set(override) <= set(services())
     emulator_argv = command_argv(services()["emulator"])
+    assert "--tos-urls" in emulator_argv
     public = urlsplit(emulator_argv[emulator_argv.index("--public-url") + 1])
     emulator_key = resolve(environment(services()["emulator"])["EMULATOR_API_KEYS"])
     for name in ("worker", "cli"):
         env = {k: resolve(v) for k, v in environment(override[name]).items()}
+        mapped = json.loads(env["SEEDANCE_STORAGE__RESOLVE_HOSTS"])
+        assert mapped == resolve_hosts(f"http://{public.netloc}")
         for route, settings in seedance_config()["routes"].items():
             prefix = f"SEEDANCE_ROUTES__{route.upper()}__"
             base = urlsplit(env[prefix + "BASE_URL"])
             assert (base.scheme, base.netloc, base.path) == ("http", public.netloc, "/api/v3")
-            assert json.loads(env[prefix + "OUTPUT_HOSTS"]) == [public.hostname]
+            assert prefix + "OUTPUT_HOSTS" not in env
             assert env[settings["api_key_env"]] == emulator_key
         assert env["SEEDANCE_CALLBACKS__BASE_URL"] == "http://webhook:8701"
 
