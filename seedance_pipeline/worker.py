@@ -21,6 +21,7 @@ import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -44,6 +45,7 @@ from seedance_pipeline.adapters.ledger import open_ledger_when_up
 from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.adapters.object_store import ObjectStore, open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.clients.reconcile_schedule import ensure_reconcile_schedules
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
 from seedance_pipeline.core import metric_names as names
 from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
@@ -119,11 +121,21 @@ async def running_workers(
         ]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:
+            await keep_reconcile_scheduled(client, settings)
             yield workers
         finally:
             await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
             await asyncio.gather(*tasks, return_exceptions=True)
             ledger.close()
+
+
+async def keep_reconcile_scheduled(client: Client, settings: Settings) -> None:
+    """The hourly reconcile per route; a server that refuses schedules is logged, not fatal
+    (jobs still run; `starter.py reconcile` still works by hand)."""
+    try:
+        await ensure_reconcile_schedules(client, settings)
+    except RPCError as exc:
+        log.warning("reconcile.schedule_failed", error=exc.message, status=exc.status.name)
 
 
 @dataclass(frozen=True)
@@ -155,7 +167,7 @@ def activities(
     provider = ProviderActivities(provider_client, settings)
     capacity = CapacityActivities(client, provider_client, settings)
     checks = WorkerCheckActivities(client, settings, http, provider_client, store, ledger)
-    reconcile = ReconcileActivities(client, settings, ledger, provider_client)
+    reconcile = ReconcileActivities(client, settings, ledger, provider_client, store)
     storage = StorageActivities(http, store, settings)
     references = ReferenceActivities(http, settings)
     directory = JobDirectoryActivities(client)

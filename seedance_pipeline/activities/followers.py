@@ -29,21 +29,26 @@ class FollowerActivities:
 
     @activity.defn(name="start_task_follower")
     async def start_task_follower(self, data: FollowTaskInput) -> FollowerStarted:
-        workflow_id = id_of(data)
         structlog.contextvars.bind_contextvars(job_id=data.job_id, task_id=data.task_id)
-        try:
-            handle = await self._client.start_workflow(
-                TaskFollowerWorkflow.run,
-                data,
-                id=workflow_id,
-                task_queue=self._queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError as exc:  # finished already: it did its work
-            log.info("follower.finished_already", workflow_id=workflow_id)
-            return FollowerStarted(workflow_id=workflow_id, run_id=exc.run_id, existed=True)
-        log.info("follower.started", workflow_id=workflow_id, reason=data.reason)
-        return FollowerStarted(
-            workflow_id=workflow_id, run_id=handle.first_execution_run_id, existed=False
+        return await start_follower(self._client, self._queue, data)
+
+
+async def start_follower(client: Client, queue: str, data: FollowTaskInput) -> FollowerStarted:
+    """Start the task's follower, or find the one that exists (running or finished)."""
+    workflow_id = id_of(data)
+    try:
+        handle = await client.start_workflow(
+            TaskFollowerWorkflow.run,
+            data,
+            id=workflow_id,
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
+    except WorkflowAlreadyStartedError as exc:  # finished already: it did its work
+        log.info("follower.finished_already", workflow_id=workflow_id)
+        return FollowerStarted(workflow_id=workflow_id, run_id=exc.run_id, existed=True)
+    log.info("follower.started", workflow_id=workflow_id, reason=data.reason)
+    return FollowerStarted(
+        workflow_id=workflow_id, run_id=handle.first_execution_run_id, existed=False
+    )

@@ -8,18 +8,22 @@ and judges the stack's ledger, not whatever file its own shell points at.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfoNotFoundError
 
+import structlog
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from seedance_pipeline.activities.directory import JobDirectoryActivities
+from seedance_pipeline.activities.salvage import Salvaged, Salvager
 from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.adapters.object_store import ObjectStore, safe_key
 from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderError
 from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.layout import VIDEO, key_parts
 from seedance_pipeline.core.models import LedgerEntry, ProviderTask, TaskOwnersInput
 from seedance_pipeline.core.reconcile import (
     Finding,
@@ -32,26 +36,37 @@ from seedance_pipeline.core.reconcile import (
     in_window,
     invoice_days,
     judge_suspects,
+    recent,
     sort_tasks,
     unchecked_route,
+    unstored,
     window,
 )
 from seedance_pipeline.core.settings import Settings
+from seedance_pipeline.observability.metrics import reconcile_finding
 
 PAGE_SIZE = 100
 MAX_PAGES = 500  # the API's page_num limit
 RECONCILE_PROVIDER = "reconcile_provider"
 RECONCILE_INVOICE = "reconcile_invoice"
+log = structlog.get_logger(__name__)
 
 
 class ReconcileActivities:
     def __init__(
-        self, client: Client, settings: Settings, ledger: Ledger, provider: ProviderClient
+        self,
+        client: Client,
+        settings: Settings,
+        ledger: Ledger,
+        provider: ProviderClient,
+        store: ObjectStore,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
         self._provider = provider
+        self._store = store
         self._directory = JobDirectoryActivities(client)
+        self._salvager = Salvager(client, settings)
 
     @activity.defn(name=RECONCILE_PROVIDER)
     async def reconcile_provider(self, data: ProviderReconcileInput) -> list[RouteReconcile]:
@@ -103,9 +118,68 @@ class ReconcileActivities:
         result.in_flight += sorted_.in_flight
         owners = await self._owners(t.id for t in sorted_.suspects)
         judged, in_flight = judge_suspects(name, sorted_.suspects, owners)
-        result.findings += judged
+        result.findings += await self._not_unattributed(judged, win, result)
         result.in_flight += in_flight
+        result.findings += await self._unstored(name, route_rows, tasks, now, grace, result)
+        salvaged = Salvaged()
+        if data.salvage:
+            salvaged = await self._salvager.salvage(name, result.findings, tasks)
+            result.salvaged, result.notes = salvaged.started, result.notes + salvaged.notes
+        report_findings(name, result.findings, salvaged.task_ids)
         return result
+
+    async def _not_unattributed(
+        self, findings: list[Finding], win: Window, result: RouteReconcile
+    ) -> list[Finding]:
+        """Orphans already recorded as unattributed billed tasks are accounted for: a note."""
+        kept = await asyncio.to_thread(self._ledger.unattributed, win.floor)
+        recorded = {u.task_id: u for u in kept}
+        out = []
+        for finding in findings:
+            known = recorded.get(finding.task_id or "")
+            if finding.kind == "orphan" and known is not None:
+                who = ", ".join(known.candidates) or "no candidate"
+                result.notes.append(
+                    f"task {known.task_id}: recorded as unattributed ({known.cost} "
+                    f"{known.currency}; candidates {who})"
+                )
+                continue
+            out.append(finding)
+        return out
+
+    async def _unstored(
+        self,
+        route: str,
+        rows: list[LedgerEntry],
+        tasks: Mapping[str, ProviderTask],
+        now: datetime,
+        grace: timedelta,
+        result: RouteReconcile,
+    ) -> list[Finding]:
+        """Billed successes whose video is in neither of its run's places in storage (one
+        that succeeded within the grace may still be copying: in flight)."""
+        found = []
+        for entry in rows:
+            task = tasks.get(entry.provider_task_id or "")
+            if task is None or task.status != "succeeded" or not entry.billed:
+                continue
+            if await self._stored(entry):
+                continue
+            if recent(task, now, grace):
+                result.in_flight.append(f"{task.id} ({task.model}, copying, job {entry.job_id})")
+                continue
+            found.append(unstored(route, entry, task))
+        return found
+
+    async def _stored(self, entry: LedgerEntry) -> bool:
+        places = [None, entry.submit_no]  # where the job stores; where its follower stores
+        for followed in places:
+            parts = key_parts(
+                entry.job_id, entry.requested_at, VIDEO, run=entry.run, followed_submit_no=followed
+            )
+            if await self._store.exists(safe_key(*parts)):
+                return True
+        return False
 
     async def _tasks(self, name: str, models: list[str], win: Window) -> dict[str, ProviderTask]:
         """Every task of these models created in the window, paging (a heartbeat a page)."""
@@ -148,3 +222,19 @@ class ReconcileActivities:
             self._ledger.entries, start.astimezone(UTC), end.astimezone(UTC)
         )
         return compare_invoice(rows, lines, data.timezone, data.tolerance)
+
+
+def report_findings(route: str, findings: list[Finding], salvaged: set[str]) -> None:
+    """A log line and a count for each finding; those not being salvaged need an operator."""
+    for finding in findings:
+        fixing = (finding.task_id or "") in salvaged
+        reconcile_finding(route, finding.kind, salvaged=fixing)
+        event = "reconcile.salvaging" if fixing else "reconcile.unfixed"
+        log.warning(
+            event,
+            route=route,
+            kind=finding.kind,
+            task_id=finding.task_id,
+            job_id=finding.job_id,
+            detail=finding.message,
+        )

@@ -74,6 +74,10 @@ class ObjectStore(Protocol):
 
     async def get_bytes(self, key: str) -> bytes: ...
 
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored under `key` (reconcile: is a billed video stored?)."""
+        ...
+
 
 def _check_size(key: str, size: int, expected: int | None) -> None:
     """Called before committing: a short (or long) stream must not become an object."""
@@ -131,6 +135,9 @@ class FileStore:
 
     async def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
 
 
 def _hash_and_write(digest: Any, out: BinaryIO, batch: list[bytes]) -> None:
@@ -248,6 +255,15 @@ class S3Store:
         )
         body: bytes = result["Body"].read()
         return body
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await asyncio.to_thread(self._s3.head_object, Bucket=self.bucket, Key=self._key(key))
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
 
 def open_store(uri: str, *, s3_endpoint_url: str = "", s3_region: str = "us-east-1") -> ObjectStore:

@@ -2,7 +2,9 @@
 on the worker (where the keys and the ledger are); this command only asks and prints.
 
 Exit codes: 0 everything agrees, 1 something does not match, 2 a bad flag or file, or a part
-could not be checked (a route with ledger rows but no key on the worker).
+could not be checked (a route with ledger rows but no key on the worker). Billed successes
+without their ledger row or stored video are handed to followers (`--no-salvage`: report
+only), as the worker's hourly schedule does; `--last` prints that schedule's latest report.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -19,7 +21,12 @@ import typer
 from seedance_pipeline.clients.cli_output import table
 from seedance_pipeline.clients.cli_session import BadArgument, session
 from seedance_pipeline.clients.costs import parse_day
-from seedance_pipeline.clients.reconcile import read_invoice, run_reconcile
+from seedance_pipeline.clients.reconcile import (
+    ScheduledReport,
+    last_scheduled,
+    read_invoice,
+    run_reconcile,
+)
 from seedance_pipeline.core.reconcile import InvoiceLine, ReconcileInput, ReconcileResult
 
 app = typer.Typer(add_completion=False, help="Ledger against provider and invoice.")
@@ -42,10 +49,19 @@ def reconcile(
     ] = 60.0,
     tolerance: Annotated[float, typer.Option(min=0, help="invoice amount tolerance")] = 0.01,
     invoice_timezone: Annotated[str, typer.Option(help="time zone of the invoice's days")] = "UTC",
+    salvage: Annotated[
+        bool,
+        typer.Option(help="start a follower for each billed success without its row or video"),
+    ] = True,
+    last: Annotated[
+        bool, typer.Option("--last", help="print the latest scheduled run's report instead")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Compare the ledger with the provider's task list and an invoice, on the worker (no key
-    needed here); exit 1 on a mismatch."""
+    needed here), salvaging what can be; exit 1 on a mismatch."""
+    if last:
+        raise typer.Exit(_print_last(route, as_json))
     first = _day(since)
     try:
         ZoneInfo(invoice_timezone)
@@ -61,6 +77,7 @@ def reconcile(
         since=datetime.combine(first, time(), UTC) if first else None,
         grace_seconds=grace_minutes * 60,
         provider=provider,
+        salvage=salvage,
         invoice=lines,
         invoice_since=first,
         invoice_timezone=invoice_timezone,
@@ -69,14 +86,51 @@ def reconcile(
     queue = session().settings().temporal.task_queue
     result = asyncio.run(_run(queue, data))
     if as_json:
-        dumped = result.model_dump(mode="json")
-        dumped.update(ok=not result.findings, routes_checked=result.routes_checked)
-        for line, comparison in zip(dumped["invoice"], result.invoice, strict=True):
-            line["status"] = comparison.status(result.tolerance)
-        session().out.json(dumped)
+        session().out.json(_dumped(result))
     else:
         _print(result)
     raise typer.Exit(result.exit_code)
+
+
+def _dumped(result: ReconcileResult) -> dict[str, Any]:
+    dumped = result.model_dump(mode="json")
+    dumped.update(ok=not result.findings, routes_checked=result.routes_checked)
+    for line, comparison in zip(dumped["invoice"], result.invoice, strict=True):
+        line["status"] = comparison.status(result.tolerance)
+    return dumped
+
+
+def _print_last(route: str | None, as_json: bool) -> int:
+    """The latest scheduled report per route; exit 2 when a route has none to show."""
+    settings = session().settings()
+    routes = [route] if route else sorted(settings.routes)
+
+    async def read() -> list[ScheduledReport]:
+        return await last_scheduled(await session().client(), settings.temporal.task_queue, routes)
+
+    reports = asyncio.run(read())
+    if as_json:
+        session().out.json(
+            [
+                {
+                    "route": r.route,
+                    "workflow_id": r.workflow_id,
+                    "started_at": r.started_at.isoformat() if r.started_at else None,
+                    "problem": r.problem or None,
+                    "report": _dumped(r.result) if r.result else None,
+                }
+                for r in reports
+            ]
+        )
+    for r in [] if as_json else reports:
+        when = f"{r.started_at:%Y-%m-%d %H:%M:%S} UTC" if r.started_at else "-"
+        session().out.result(f"route {r.route}: scheduled run {r.workflow_id or '-'} at {when}")
+        if r.result is None:
+            session().out.result(f"  {r.problem}")
+        else:
+            _print(r.result)
+    codes = [r.result.exit_code if r.result else 2 for r in reports]
+    return max(codes, default=2)
 
 
 def _day(value: str | None) -> date | None:
@@ -131,5 +185,7 @@ def _print(result: ReconcileResult) -> None:
         out.result(f"note: {note}")
     for finding in result.findings:
         out.result(f"{finding.kind}: {finding.message}")
+    for workflow_id in result.salvaged:
+        out.result(f"salvaging: {workflow_id} records and stores its task")
     if not result.findings:
         out.result("no mismatch found")

@@ -45,6 +45,7 @@ POLLS_PER_RUN = 400
 """Polls before the follower continues as new, so a two-day follow keeps a short history."""
 WORKFLOW_ID_PREFIX = "task-follower"
 UNATTRIBUTED_PREFIX = "task-follower-unattributed"
+SALVAGE_PREFIX = "task-salvage"
 
 
 class FollowOutcome(StrEnum):
@@ -136,6 +137,10 @@ class FollowTaskInput(BaseModel):
     """Set for a task no create could prove its own: the jobs whose creates could have made it.
     The follower then writes no ledger row and stores nothing; a billed task is recorded as
     unattributed with these candidates, unless a create claims it first."""
+    salvage: bool = False
+    """Started by the scheduled reconcile for a billed task whose row or video was missing
+    (`core.salvage`): its own workflow ID, so a follower that already finished does not block
+    it; an unattributed salvage also stores the video, in the orphan's own folder."""
     progress: FollowProgress = Field(default_factory=FollowProgress)
 
 
@@ -179,15 +184,21 @@ class FollowerStarted(BaseModel):
     """A follower of this task was already running or had finished: nothing new started."""
 
 
-def follower_id(route: str, task_id: str, *, unattributed: bool = False) -> str:
+def follower_id(
+    route: str, task_id: str, *, unattributed: bool = False, salvage: bool = False
+) -> str:
     """One follower per provider task, whoever hands it over and however often (and one
-    watcher of it as an unattributed candidate, which never writes a job's row)."""
-    prefix = UNATTRIBUTED_PREFIX if unattributed else WORKFLOW_ID_PREFIX
+    watcher of it as an unattributed candidate, which never writes a job's row, and one
+    salvage by the scheduled reconcile)."""
+    prefix = (
+        SALVAGE_PREFIX if salvage else UNATTRIBUTED_PREFIX if unattributed else WORKFLOW_ID_PREFIX
+    )
     return f"{prefix}:{route}:{task_id}"
 
 
 def id_of(inp: FollowTaskInput) -> str:
-    return follower_id(inp.route, inp.task_id, unattributed=inp.unattributed_candidates is not None)
+    unattributed = inp.unattributed_candidates is not None
+    return follower_id(inp.route, inp.task_id, unattributed=unattributed, salvage=inp.salvage)
 
 
 def expires_after(inp: FollowTaskInput) -> int:
@@ -217,10 +228,37 @@ def retention_until(inp: FollowTaskInput) -> datetime:
     return created + timedelta(seconds=inp.task_retention_seconds)
 
 
+class FollowTiming(BaseModel):
+    """How long a task's URLs and the task itself live, and how to poll it: from the job's
+    resolved model, or (a salvage, long after the job) from the route's settings."""
+
+    currency: str
+    url_lifetime_seconds: float
+    task_retention_seconds: float
+    poll_first_seconds: float
+    poll_max_seconds: float
+    poll_backoff: float
+
+    @classmethod
+    def of_model(cls, model: ResolvedModel) -> FollowTiming:
+        return cls(
+            currency=model.currency,
+            url_lifetime_seconds=model.output_url_seconds,
+            task_retention_seconds=model.task_retention_seconds,
+            poll_first_seconds=max(model.poll_min_seconds, model.poll_first_seconds),
+            poll_max_seconds=max(model.poll_max_seconds, model.poll_min_seconds),
+            poll_backoff=model.poll_backoff,
+        )
+
+    def fields(self) -> dict[str, float]:
+        """The follower input's timing fields."""
+        return self.model_dump(exclude={"currency"})
+
+
 def handover(
     record: JobRecord,
     attempt: Attempt,
-    model: ResolvedModel,
+    model: ResolvedModel | FollowTiming,
     request: GenerationRequest,
     *,
     reason: str,
@@ -237,6 +275,7 @@ def handover(
     accepted = attempt.submitted_at or record.submitted_at or record.requested_at
     if accepted is None or record.requested_at is None:
         raise ValueError(f"job {record.job_id} has no request time")
+    timing = model if isinstance(model, FollowTiming) else FollowTiming.of_model(model)
     return FollowTaskInput(
         job_id=record.job_id,
         run=record.run,
@@ -246,7 +285,7 @@ def handover(
         model_alias=attempt.model_alias,
         model_id=attempt.model_id,
         unit_price=attempt.unit_price,
-        currency=attempt.currency or record.currency or model.currency,
+        currency=attempt.currency or record.currency or timing.currency,
         request=request,
         requested_at=record.requested_at,
         accepted_at=accepted,
@@ -257,11 +296,7 @@ def handover(
         ratio=record.ratio,
         duration=record.duration,
         estimated_tokens=record.estimated_tokens,
-        url_lifetime_seconds=model.output_url_seconds,
-        task_retention_seconds=model.task_retention_seconds,
-        poll_first_seconds=max(model.poll_min_seconds, model.poll_first_seconds),
-        poll_max_seconds=max(model.poll_max_seconds, model.poll_min_seconds),
-        poll_backoff=model.poll_backoff,
+        **timing.fields(),
         capacity_gate_id=capacity_gate_id,
         capacity_holder_id=record.job_id if capacity_gate_id else None,
         progress=FollowProgress(last_seen=last_seen),
@@ -299,11 +334,7 @@ def watch_unattributed(
         reason=reason,
         job_outcome=record.outcome,
         store=False,
-        url_lifetime_seconds=model.output_url_seconds,
-        task_retention_seconds=model.task_retention_seconds,
-        poll_first_seconds=max(model.poll_min_seconds, model.poll_first_seconds),
-        poll_max_seconds=max(model.poll_max_seconds, model.poll_min_seconds),
-        poll_backoff=model.poll_backoff,
+        **FollowTiming.of_model(model).fields(),
         unattributed_candidates=sorted(set(candidates)),
         progress=FollowProgress(last_seen=task),
     )

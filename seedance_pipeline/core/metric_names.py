@@ -38,6 +38,8 @@ CAPACITY_QUEUED_LEARNED = "seedance_capacity_queued_learned"
 """Gauge (float): the gate's learned cap on tasks queued at the provider, by route."""
 CAPACITY_REFUSALS = "seedance_capacity_refusals"
 """Counter: creates the provider refused with 429, by route and the limit named."""
+RECONCILE_FINDINGS = "seedance_reconcile_findings"
+"""Counter: reconcile findings by route, kind and `salvaged` (false: an operator must look)."""
 
 ALL = (
     JOBS,
@@ -55,4 +57,5 @@ ALL = (
     CAPACITY_RPM_LEARNED,
     CAPACITY_QUEUED_LEARNED,
     CAPACITY_REFUSALS,
+    RECONCILE_FINDINGS,
 )

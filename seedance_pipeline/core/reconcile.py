@@ -45,8 +45,17 @@ CANCELLED_RETENTION = timedelta(hours=24)
 DEFAULT_GRACE = timedelta(hours=1)
 
 FindingKind = Literal[
-    "orphan", "unrecorded", "unknown_task", "token_mismatch", "invoice_mismatch", "unchecked"
+    "orphan",
+    "unrecorded",
+    "unstored",
+    "unknown_task",
+    "token_mismatch",
+    "invoice_mismatch",
+    "unchecked",
 ]
+SALVAGEABLE: frozenset[str] = frozenset({"orphan", "unrecorded", "unstored"})
+"""Findings a follower can still fix while the task lives: a billed success without its ledger
+row or without its stored video."""
 
 
 class InvoiceError(ValueError):
@@ -63,6 +72,15 @@ class Finding(BaseModel):
     task_status: str | None = None
     billed_tokens: int = 0
     """What the provider bills for the task (orphans and unrecorded ones: money to chase)."""
+    run: str | None = None
+    submit_no: int | None = None
+    """The create the ledger row names (an unstored billed video)."""
+
+    @property
+    def salvageable(self) -> bool:
+        return (
+            self.kind in SALVAGEABLE and self.task_status == "succeeded" and self.billed_tokens > 0
+        )
 
 
 class InvoiceLine(BaseModel):
@@ -105,6 +123,9 @@ class ReconcileInput(BaseModel):
     grace_seconds: float = Field(default=DEFAULT_GRACE.total_seconds(), ge=0)
     provider: bool = True
     """Compare with the provider's task list (on the worker, with its keys)."""
+    salvage: bool = True
+    """Hand every billed success without its row or its stored video to a follower (the
+    scheduled reconcile does; `starter.py reconcile --no-salvage` only reports)."""
     invoice: list[InvoiceLine] | None = None
     invoice_since: date | None = None
     invoice_timezone: str = "UTC"
@@ -118,6 +139,7 @@ class ProviderReconcileInput(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     grace_seconds: float = DEFAULT_GRACE.total_seconds()
+    salvage: bool = False
 
 
 class InvoiceReconcileInput(BaseModel):
@@ -141,6 +163,8 @@ class RouteReconcile(BaseModel):
     matched: int = 0
     in_flight: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    salvaged: list[str] = Field(default_factory=list)
+    """Followers started for this route's salvageable findings (`core.salvage`)."""
     notes: list[str] = Field(default_factory=list)
 
 
@@ -154,6 +178,8 @@ class ReconcileResult(BaseModel):
     """What `ReconcileWorkflow` returns and `starter.py reconcile` prints."""
 
     routes: list[RouteReconcile] = Field(default_factory=list)
+    salvaged: list[str] = Field(default_factory=list)
+    """Followers the reconcile started to store and record what it found unstored or unrecorded."""
     invoice: list[InvoiceComparison] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -193,6 +219,7 @@ def merge(
         notes += invoice.notes
     return ReconcileResult(
         routes=routes,
+        salvaged=[w for r in routes for w in r.salvaged],
         invoice=invoice.comparisons if invoice else [],
         findings=findings,
         notes=notes,
@@ -287,7 +314,7 @@ def sort_tasks(
                 findings.append(mismatch)
             else:
                 matched += 1
-        elif _recent(task, now, grace):
+        elif recent(task, now, grace):
             in_flight.append(f"{task.id} ({task.model}, {task.status})")
         else:
             suspects.append(task)
@@ -372,7 +399,25 @@ def _orphan(route: str, task: ProviderTask, owner: str | None) -> Finding:
     )
 
 
-def _recent(task: ProviderTask, now: datetime, grace: timedelta) -> bool:
+def unstored(route: str, entry: LedgerEntry, task: ProviderTask) -> Finding:
+    """A billed success the ledger records but storage does not hold."""
+    tokens = billed_tokens(task)
+    return Finding(
+        kind="unstored",
+        message=f"task {task.id} ({task.model}, succeeded, {tokens:,} billed tokens) of job "
+        f"{entry.job_id} run {entry.run or '-'} create {entry.submit_no} has no stored video",
+        route=route,
+        model=task.model,
+        task_id=task.id,
+        job_id=entry.job_id,
+        task_status=task.status,
+        billed_tokens=tokens,
+        run=entry.run,
+        submit_no=entry.submit_no,
+    )
+
+
+def recent(task: ProviderTask, now: datetime, grace: timedelta) -> bool:
     moment = task.updated_at or task.created_at
     return moment is not None and now.timestamp() - moment < grace.total_seconds()
 

@@ -468,6 +468,17 @@ class CapacitySettings(_Frozen):
     audit_seconds: float = Field(default=60, gt=0)
 
 
+class ReconcileSettings(_Frozen):
+    """The scheduled reconcile: one Temporal Schedule per route, created by the worker."""
+
+    every_minutes: float = Field(default=60, ge=0)
+    """How often each route is reconciled (and salvaged); 0: no schedule (by hand only)."""
+    grace_minutes: float = Field(default=60, ge=0)
+    """Tasks that changed this recently are in flight (a job may still be storing them)."""
+    salvage: bool = True
+    """Start a follower for each billed success without its ledger row or stored video."""
+
+
 class RetrySettings(_Frozen):
     """How hard a job tries before it gives up on a model (then falls back) or fails."""
 
@@ -508,6 +519,7 @@ class Settings(BaseSettings):
     retries: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
     capacity: CapacitySettings = CapacitySettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     budgets: dict[str, RouteBudget] = Field(default_factory=dict)
     """Spending caps per route name, in the route's currency (core.budget)."""
     api: ApiSettings = ApiSettings()

@@ -30,3 +30,12 @@ def completion_to_storage(seconds: float, kind: str) -> None:
     activity.metric_meter().create_histogram_float(
         names.COMPLETION_TO_STORAGE_SECONDS, "provider succeeded -> object committed", "s"
     ).record(max(0.0, seconds), {"kind": kind})
+
+
+def reconcile_finding(route: str, kind: str, *, salvaged: bool) -> None:
+    """One reconcile finding; `salvaged="false"` ones are what no automation fixes."""
+    if not activity.in_activity():
+        return
+    activity.metric_meter().create_counter(
+        names.RECONCILE_FINDINGS, "reconcile findings by kind, salvaged or not"
+    ).add(1, {"route": route, "kind": kind, "salvaged": "true" if salvaged else "false"})

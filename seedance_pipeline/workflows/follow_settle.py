@@ -9,7 +9,8 @@ beside it, unless the input says to discard; the row's outcome is updated to wha
 
 A follower watching a task no create could prove its own (`unattributed_candidates`) writes no
 job's row and stores nothing: a billed task is kept as unattributed, with its candidates, unless
-a create has claimed it by then (its owner's row records it).
+a create has claimed it by then (its owner's row records it). A salvage of an orphan (`salvage`,
+no candidates) also stores the video, in the orphan's own folder (`core.salvage`).
 """
 
 from __future__ import annotations
@@ -59,15 +60,23 @@ async def settle(inp: FollowTaskInput, task: ProviderTask | None, how: How) -> F
     await record(inp, task, result)
     if result.outcome != FollowOutcome.BILLED or task is None:
         return result
+    task = await _store_all(inp, task, result)
+    result.outcome = FollowOutcome.STORED if result.video else FollowOutcome.NOT_STORED
+    await record(inp, task, result)
+    return result
+
+
+async def _store_all(
+    inp: FollowTaskInput, task: ProviderTask, result: FollowTaskResult
+) -> ProviderTask:
+    """The video, the last frame when asked, and the manifest; the task as last read."""
     result.video, task = await store(inp, task, "video")
     if result.video is not None and inp.request.return_last_frame:
         result.last_frame, task = await store(inp, task, "last_frame")
-    result.outcome = FollowOutcome.STORED if result.video else FollowOutcome.NOT_STORED
     if result.video is not None:
         result.manifest_uri = await write_manifest(inp, task, result)
     result.notes = list(inp.progress.notes)
-    await record(inp, task, result)
-    return result
+    return task
 
 
 def _result(inp: FollowTaskInput, task: ProviderTask | None, how: How) -> FollowTaskResult:
@@ -127,6 +136,9 @@ async def _unattributed(
     )
     recorded = await opts.call(stubs.record_unattributed, kept, opts.RECORD)
     result.outcome = FollowOutcome.UNATTRIBUTED if recorded else FollowOutcome.OWNED_ELSEWHERE
+    if recorded and inp.salvage and inp.store and task is not None:
+        await _store_all(inp, task, result)  # an orphan's video, kept under its own folder
+        result.outcome = FollowOutcome.UNATTRIBUTED
     return result
 
 

@@ -2,9 +2,10 @@
 
 The comparison runs as activities where the keys and the ledger are (`activities.reconcile`);
 the CLI starts this workflow, waits and prints the result, so it needs no provider key. One
-input (a route or all, and a window) and one result (the findings): a Temporal Schedule per
-route can start the same workflow hourly, and a salvage step for unstored videos can follow
-the provider comparison here.
+input (a route or all, and a window) and one result (the findings, and the salvages started
+for billed successes without their row or their stored video, `core.salvage`): a Temporal
+Schedule per route (`clients.reconcile_schedule`, hourly by default) starts the same workflow,
+so each report stays in that run's history.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ReconcileWorkflow:
                 since=data.since,
                 until=data.until,
                 grace_seconds=data.grace_seconds,
+                salvage=data.salvage,
             ),
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(seconds=60),

@@ -9,6 +9,7 @@ not the job workflow. Activities run in `ActivityEnvironment` (heartbeats need a
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,8 +25,11 @@ from temporalio.testing import ActivityEnvironment
 from seedance_pipeline.activities.reconcile import ReconcileActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import Ledger
+from seedance_pipeline.adapters.object_store import FileStore, safe_key
 from seedance_pipeline.adapters.provider_client import ProviderClient
 from seedance_pipeline.core import error_types as et
+from seedance_pipeline.core.layout import VIDEO, key_parts
+from seedance_pipeline.core.models import LedgerEntry
 from seedance_pipeline.core.reconcile import (
     InvoiceReconcileInput,
     ProviderReconcileInput,
@@ -58,10 +62,11 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 @pytest.fixture
 async def acts(
-    client: Client, settings: Settings, ledger: Ledger
+    client: Client, settings: Settings, ledger: Ledger, tmp_path: Path
 ) -> AsyncIterator[ReconcileActivities]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield ReconcileActivities(client, settings, ledger, ProviderClient(http))
+        store = FileStore(tmp_path / "outputs")
+        yield ReconcileActivities(client, settings, ledger, ProviderClient(http), store)
 
 
 async def provider_check(acts: ReconcileActivities, **fields: Any) -> dict[str, RouteReconcile]:
@@ -103,8 +108,21 @@ def row_for(job_id: str, task: dict[str, Any], **fields: Any) -> Any:
     return entry(job_id, **values)
 
 
+async def stored(tmp_path: Path, row: LedgerEntry, *, followed: bool = False) -> LedgerEntry:
+    """Put the row's video where its job (or its follower) stores it."""
+    parts = key_parts(
+        row.job_id,
+        row.requested_at,
+        VIDEO,
+        run=row.run,
+        followed_submit_no=row.submit_no if followed else None,
+    )
+    await FileStore(tmp_path / "outputs").put_bytes(safe_key(*parts), b"mp4", "video/mp4")
+    return row
+
+
 async def test_orphans_deleted_tasks_and_token_mismatches(
-    emulator: EmulatorHandle, acts: ReconcileActivities, ledger: Ledger
+    emulator: EmulatorHandle, acts: ReconcileActivities, ledger: Ledger, tmp_path: Path
 ) -> None:
     await emulator.areset()
     ok, deleted, off, orphan = await asyncio.gather(
@@ -112,9 +130,10 @@ async def test_orphans_deleted_tasks_and_token_mismatches(
     )
     async with emulator.async_client() as http:
         (await http.delete(f"/contents/generations/tasks/{deleted['id']}")).raise_for_status()
-    ledger.upsert(row_for("job-ok", ok))
+    ledger.upsert(await stored(tmp_path, row_for("job-ok", ok)))
     ledger.upsert(row_for("job-deleted", deleted))
-    ledger.upsert(row_for("job-off", off, tokens=off["usage"]["completion_tokens"] + 900))
+    off_row = row_for("job-off", off, tokens=off["usage"]["completion_tokens"] + 900)
+    ledger.upsert(await stored(tmp_path, off_row, followed=True))
 
     routes = await provider_check(acts, grace_seconds=0)
 
@@ -136,6 +155,62 @@ async def test_orphans_deleted_tasks_and_token_mismatches(
     assert (orphaned.billed_tokens, orphaned.route) == (108_900, "byteplus")
     assert byteplus.checked and byteplus.matched == 1
     assert routes["volcengine"].notes == ["route volcengine: no API key, no rows; skipped"]
+
+
+async def test_a_billed_success_without_its_stored_video_is_unstored(
+    emulator: EmulatorHandle, acts: ReconcileActivities, ledger: Ledger
+) -> None:
+    """Recorded and billed, but in neither of its run's places in storage: copying while it
+    is recent (in flight), then a finding that names the job, run and create."""
+    await emulator.areset()
+    task = await make_task(emulator, "reconcile unstored")
+    ledger.upsert(row_for("job-lost", task, run="run-1"))
+
+    recent = (await provider_check(acts, route="byteplus"))["byteplus"]
+    assert recent.findings == []
+    assert recent.in_flight == [f"{task['id']} ({MINI}, copying, job job-lost)"]
+
+    judged = (await provider_check(acts, route="byteplus", grace_seconds=0))["byteplus"]
+    [finding] = judged.findings
+    assert (finding.kind, finding.job_id, finding.run, finding.submit_no) == (
+        "unstored",
+        "job-lost",
+        "run-1",
+        1,
+    )
+    assert finding.salvageable
+    assert "of job job-lost run run-1 create 1 has no stored video" in finding.message
+
+
+async def test_salvage_starts_one_follower_per_task_and_says_why_it_cannot(
+    client: Client, emulator: EmulatorHandle, acts: ReconcileActivities, ledger: Ledger
+) -> None:
+    """No worker polls this test's task queue: what is checked is what gets started. An
+    orphan gets its salvage follower (once, however often reconcile runs); a row whose job
+    Temporal does not know cannot be salvaged into it, and the note says so."""
+    await emulator.areset()
+    orphan, lost = await asyncio.gather(
+        make_task(emulator, "salvage orphan"), make_task(emulator, "salvage lost")
+    )
+    ledger.upsert(row_for("job-unknown-to-temporal", lost, run=str(uuid.uuid4())))
+
+    first = await provider_check(acts, route="byteplus", grace_seconds=0, salvage=True)
+    byteplus = first["byteplus"]
+    salvage_id = f"task-salvage:byteplus:{orphan['id']}"
+    try:
+        assert byteplus.salvaged == [salvage_id]
+        assert any(
+            n.startswith(f"task {lost['id']}: not salvaged: cannot read job job-unknown-to")
+            for n in byteplus.notes
+        )
+        started = await client.get_workflow_handle(salvage_id).describe()
+        assert started.workflow_type == "TaskFollowerWorkflow"
+
+        again = await provider_check(acts, route="byteplus", grace_seconds=0, salvage=True)
+        assert again["byteplus"].salvaged == []
+        assert any(f"{salvage_id} is still running" in n for n in again["byteplus"].notes)
+    finally:
+        await client.get_workflow_handle(salvage_id).terminate("test over")
 
 
 async def test_a_recent_task_is_in_flight_and_an_unclaimed_stuck_one_is_an_orphan(
@@ -184,7 +259,11 @@ async def test_rows_older_than_the_route_retention_are_not_judged(
 
 
 async def test_a_longer_retention_widens_the_window(
-    client: Client, emulator: EmulatorHandle, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    emulator: EmulatorHandle,
+    ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("ARK_API_KEY", emulator.api_key)
     week = load_settings(
@@ -194,7 +273,9 @@ async def test_a_longer_retention_widens_the_window(
     now = datetime.now(UTC)
     ledger.upsert(entry("three-days", requested_at=now - timedelta(days=3), finished_at=now))
     async with httpx.AsyncClient(timeout=10) as http:
-        acts = ReconcileActivities(client, week, ledger, ProviderClient(http))
+        acts = ReconcileActivities(
+            client, week, ledger, ProviderClient(http), FileStore(tmp_path / "outputs")
+        )
         byteplus = (await provider_check(acts, route="byteplus"))["byteplus"]
     assert [(f.kind, f.job_id) for f in byteplus.findings] == [("unknown_task", "three-days")]
 

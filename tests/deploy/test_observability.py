@@ -33,7 +33,7 @@ from tests.deploy.support import (
 # provider calls {op, status}; provider call seconds {op}; provider run seconds {model};
 # completion to storage {kind}; cost {route, model, currency}; video seconds {route, model};
 # callbacks {result}; capacity gauges {route, model_id} (queued cap {route}); capacity refusals
-# {route, limit}.
+# {route, limit}; reconcile findings {route, kind, salvaged}.
 WORKER_METRICS: dict[str, str] = {
     "seedance_jobs": "counter",
     "seedance_job_seconds": "histogram",
@@ -50,6 +50,7 @@ WORKER_METRICS: dict[str, str] = {
     "seedance_capacity_rpm_learned": "gauge",
     "seedance_capacity_queued_learned": "gauge",
     "seedance_capacity_refusals": "counter",
+    "seedance_reconcile_findings": "counter",
 }
 
 # The webhook receiver's own metrics (prometheus_client), served on its port 8701.

@@ -137,6 +137,7 @@ def pipeline_overrides(
         "temporal": {"task_queue": queue, "submit_task_queue": f"submit-{queue}"},
         "breaker": {"scope": queue},
         "capacity": {"scope": queue},
+        "reconcile": {"every_minutes": 0},  # a test that wants the schedule turns it on
         "polling": {
             "min_interval_seconds": 0.2,
             "max_interval_seconds": 1.0,
