@@ -183,6 +183,10 @@ async def _until_recording(ctx: Context, within: float) -> None:
         await asyncio.sleep(0.3)
 
 
+POSTGRES_BACK_WITHIN = 60.0
+"""Seconds a ledger-lock kill waits for a restarting Postgres before it counts as a failure."""
+
+
 def _hold_ledger_lock(stack: ChaosStack) -> Any:
     """Take the ledger's write lock (as a second writer would) so record_cost blocks on it:
     SQLite's write lock, or an EXCLUSIVE table lock on Postgres (reads go on, writes wait)."""
@@ -195,9 +199,17 @@ def _hold_ledger_lock(stack: ChaosStack) -> Any:
         return conn
     import psycopg
 
-    conn = psycopg.connect(url)  # not autocommit: the lock lasts until the rollback
-    conn.execute("LOCK TABLE ledger IN EXCLUSIVE MODE")
-    return conn
+    # A Postgres restart may be under way (the scenario plays both at once): wait it out.
+    give_up = time.monotonic() + POSTGRES_BACK_WITHIN
+    while True:
+        try:
+            conn = psycopg.connect(url, connect_timeout=5)  # not autocommit: held to rollback
+            conn.execute("LOCK TABLE ledger IN EXCLUSIVE MODE")
+            return conn
+        except psycopg.OperationalError:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
 
 
 def _release(conn: Any) -> None:

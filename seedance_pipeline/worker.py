@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -266,6 +267,20 @@ def _say(message: str, settings: Settings | None = None) -> None:
     print(f"worker: {message}", file=sys.stderr, flush=True)  # noqa: T201
 
 
+async def _connect_patiently(runtime: Runtime, wait_seconds: float) -> Client:
+    """Connect, retrying for `wait_seconds` while Temporal is not up yet (it may be starting
+    or restarting beside this worker); the last failure is the one reported."""
+    give_up = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await connect(runtime=runtime)
+        except TemporalUnavailable:
+            if time.monotonic() >= give_up:
+                raise
+            log.info("worker.waiting_for_temporal", retry_in_seconds=1)
+            await asyncio.sleep(1)
+
+
 async def serve() -> int:
     try:
         settings = load_settings()
@@ -286,7 +301,7 @@ async def serve() -> int:
         _say(f"refusing to start: {exc}", settings)
         return 2
     try:
-        client = await connect(runtime=runtime)
+        client = await _connect_patiently(runtime, settings.temporal.connect_wait_seconds)
     except TemporalUnavailable as exc:
         _say(str(exc))
         return 3

@@ -308,6 +308,9 @@ class TemporalSettings(_Frozen):
     task_queue: str = "seedance-jobs"
     submit_task_queue: str = "seedance-submit"
     submit_rate_per_second: float = Field(default=0.0, ge=0)
+    connect_wait_seconds: float = Field(default=60, ge=0)
+    """How long a starting worker keeps trying to reach Temporal before it exits: a worker
+    started beside a restarting server (compose, a rolling deploy) waits for it."""
     entity_task_queue: str = ""
     """Where the shared entities run (the model breakers and the capacity gates); empty:
     `<task_queue>-entities`. Their own queue, so they never wait behind hundreds of job tasks."""
