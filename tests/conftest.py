@@ -80,3 +80,17 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def ts_client(ts_env: WorkflowEnvironment) -> Client:
     return with_pydantic(ts_env.client)
+
+
+@pytest_asyncio.fixture
+async def own_ts_client() -> AsyncIterator[Client]:
+    """A time-skipping server of the test's own: the shared one stops skipping (even activity
+    retry backoffs) after some earlier tests, which a test of minutes of retries cannot bear."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server()
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield with_pydantic(env.client)
+    finally:
+        await env.shutdown()

@@ -93,8 +93,8 @@ async def _last(client: Client, queue: str, route: str) -> ScheduledReport:
     if not done:
         return ScheduledReport(route, None, None, None, f"schedule {sid} has not run yet")
     started, action = done[-1]
-    handle = client.get_workflow_handle_for(
-        ReconcileWorkflow.run, action.workflow_id, run_id=action.first_execution_run_id
+    handle = client.get_workflow_handle(
+        action.workflow_id, run_id=action.first_execution_run_id, result_type=ReconcileResult
     )
     wid = action.workflow_id
     if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:

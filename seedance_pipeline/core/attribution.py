@@ -16,9 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from seedance_pipeline.core.fingerprint import Fingerprint, verdict
-from seedance_pipeline.core.models import ProviderTask, TaskClaim
+from seedance_pipeline.core.models import FindTasksInput, ProviderTask, ResolvedModel, TaskClaim
+
+LIST_MARGIN_SECONDS = 60
+"""Listed tasks created this long before the create or after now are still its candidates
+(the provider's clock and ours differ)."""
+
+
+def around(job_id: str, model: ResolvedModel, since: datetime, now: datetime) -> FindTasksInput:
+    """The list query for tasks of `model` created between a create (`since`) and `now`."""
+    return FindTasksInput(
+        job_id=job_id,
+        route=model.route,
+        model_id=model.model_id,
+        created_after=int(since.timestamp()) - LIST_MARGIN_SECONDS,
+        created_before=int(now.timestamp()) + LIST_MARGIN_SECONDS,
+    )
 
 
 @dataclass(frozen=True)

@@ -366,6 +366,8 @@ class JobRecord(BaseModel):
     capacity: CapacityWait | None = None
     confirm_gets: int = 0
     """GETs made to confirm a terminal callback before acting on it."""
+    unanswered_gets: int = 0
+    """Reads of the task the provider did not answer (an outage waited out, not an ending)."""
     webhook_deliveries: list[WebhookDelivery] = Field(default_factory=list)
     """Completion webhooks to the application, one entry per attempt."""
     followers: list[str] = Field(default_factory=list)

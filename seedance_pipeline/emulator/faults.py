@@ -125,6 +125,15 @@ class Get5xx(_Rule):
     code: str = "InternalServiceError"
 
 
+class List5xx(_Rule):
+    """The task list answers 5xx (an outage of the whole read API, with `get_5xx`). A list
+    names no task, so only the key in `match` applies."""
+
+    kind: Literal["list_5xx"]
+    status: int = Field(default=500, ge=500, le=599)
+    code: str = "InternalServiceError"
+
+
 BodyShape = Literal[
     "not_json", "not_object", "missing_fields", "wrong_types", "unknown_status", "huge"
 ]
@@ -226,6 +235,7 @@ FaultRule = Annotated[
     | Overdue403
     | ModelNotOpen404
     | Get5xx
+    | List5xx
     | GetBadBody
     | CreateBadBody
     | SlowDownload
@@ -253,6 +263,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "overdue_403",
     "model_not_open_404",
     "get_5xx",
+    "list_5xx",
     "get_bad_body",
     "create_bad_body",
     "slow_download",

@@ -40,6 +40,7 @@ from seedance_pipeline.emulator.faults import (
     GetBadBody,
     InputModeration,
     InternalFailure,
+    List5xx,
     MatchContext,
     OutputModeration,
     SlowDownload,
@@ -511,7 +512,10 @@ class Emulator:
         self, authorization: str | None, query: Sequence[tuple[str, str]]
     ) -> dict[str, Any]:
         """``GET /contents/generations/tasks`` with page and filter parameters."""
-        self.authenticate(authorization, None)
+        key = self.authenticate(authorization, None)
+        rule = self.faults.fire({"list_5xx"}, MatchContext(api_key=key))
+        if isinstance(rule, List5xx):
+            raise _server_error(rule.status, rule.code)
         params: dict[str, list[str]] = {}
         for k, v in query:
             params.setdefault(k, []).append(v)

@@ -131,7 +131,7 @@ async def read(inp: FollowTaskInput) -> tuple[ProviderTask | None, float]:
     progress = inp.progress
     ref = TaskRef(job_id=inp.job_id, route=inp.route, task_id=inp.task_id)
     try:
-        task = await opts.call(stubs.get_task, ref, opts.FOLLOW_GET)
+        task = await opts.call(stubs.get_task, ref, opts.POLL_GET)
     except ActivityError as err:
         cause = err.cause
         kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__

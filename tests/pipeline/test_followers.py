@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.clients.jobs import start_job
 from seedance_pipeline.core.follow import FollowOutcome, FollowTaskInput, FollowTaskResult
 from seedance_pipeline.core.models import (
     CreateTaskInput,
@@ -40,6 +42,7 @@ from seedance_pipeline.core.models import (
     ResolveInput,
 )
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
+from tests.clients.support import acli
 from tests.pipeline.conftest import API_KEY, Pipeline, PipelineFactory
 
 RUN_SECONDS = 4.0
@@ -210,3 +213,37 @@ async def test_a_file_host_cutting_every_download_is_waited_out(polling: Pipelin
     assert stats["faults"]["truncated_download"] >= 5
     assert result.outcome == FollowOutcome.STORED
     assert result.video is not None and _sha256(result.video.uri) == sha256
+
+
+async def test_reconcile_is_clean_after_a_cancel_and_a_rerun(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17's cases together, judged with no grace: a job cancelled while its task ran
+    (its follower records and stores the task), and a job run twice under one ID (each run
+    its own row and video). The provider's list, the ledger and storage then agree."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", pipeline.client.service_client.config.target_host)
+    monkeypatch.setenv("SEEDANCE_TEMPORAL__TASK_QUEUE", pipeline.settings.temporal.task_queue)
+    word = uuid.uuid4().hex[:8]
+    cancelled = await pipeline.start(GenerationRequest(prompt=f"cancelled {word}", duration=4))
+    await _wait_for_state(pipeline, cancelled, JobState.RUNNING)
+    await pipeline.client.get_workflow_handle(cancelled).cancel()
+    with contextlib.suppress(WorkflowFailureError):
+        await pipeline.client.get_workflow_handle(cancelled).result()
+    [follower] = (await pipeline.status(cancelled)).followers
+    await pipeline.client.get_workflow_handle(follower).result()
+
+    rerun_id = f"job-rerun-{word}"
+    request = GenerationRequest(prompt=f"rerun {word}", duration=4)
+    first = await pipeline.run(request, rerun_id)
+    started = await start_job(
+        pipeline.client, pipeline.settings, request, job_id=rerun_id, rerun=True
+    )
+    second = await pipeline.result(started.job_id)
+    assert first.run != second.run and first.video_uri != second.video_uri
+    assert len(_rows(pipeline, rerun_id)) == 2
+
+    report = await acli("reconcile", "--grace-minutes", "0", "--json")
+    assert report.code == 0, report.out + report.err
+    parsed = json.loads(report.out)
+    assert parsed["findings"] == [] and parsed["salvaged"] == []
+    assert sum(r["matched"] for r in parsed["routes"]) == 3

@@ -78,10 +78,15 @@ async def test_stuck_task_ends_at_the_execution_deadline(
         ts_client,
         emulator,
         tmp_path,
+        capacity={"enabled": False},
         polling={"max_interval_seconds": 120},
         models={"mini": {"execution_deadline_seconds": 1800, "queue_deadline_seconds": 100_000}},
     ) as settings:
         record = await _run(ts_client, settings, GenerationRequest(prompt="stuck-ts job"))
+    # The job's follower would poll the stuck task on, and the test server stops skipping
+    # time for every later test while it runs: it goes now (and the gate stays off, as below).
+    for follower in record.followers:
+        await ts_client.get_workflow_handle(follower).terminate("test over")
     await emulator.aset_faults([])
     assert record.outcome == Outcome.FAILED_INFRA
     assert record.error and record.error.code == "ExecutionDeadlineExceeded"
@@ -90,3 +95,39 @@ async def test_stuck_task_ends_at_the_execution_deadline(
     assert len(tasks) == 1
     assert record.finished_at and record.submitted_at
     assert (record.finished_at - record.submitted_at).total_seconds() >= 1800
+
+
+async def test_a_three_minute_read_outage_is_waited_out(
+    own_ts_client: Client, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """Every GET and every list read fails for more than three minutes of workflow time (the
+    queue deadline of 60 s passes in the middle); the task succeeded and billed meanwhile.
+    Each read retries a few times, then the job waits on its poll timers (skipped here) and
+    reads again: it ends succeeded with the video stored, never judged at a deadline it could
+    not read at. Capacity is off: the Java test server stops skipping time while the gate's
+    entity runs. A server of its own: the shared one skips retry backoffs or not depending on
+    what earlier tests left behind, and this test's 16 reads of 3 attempts must be skipped."""
+    await emulator.areset()
+    word = f"outage{uuid.uuid4().hex[:8]}"
+    gets = {"kind": "get_5xx", "match": {"prompt_contains": word}, "max_hits": 3 * 16}
+    await emulator.aset_faults([gets, {"kind": "list_5xx", "max_hits": 1000}])
+    async with ts_pipeline(
+        own_ts_client,
+        emulator,
+        tmp_path,
+        capacity={"enabled": False},
+        polling={"max_interval_seconds": 60},
+        models={"mini": {"execution_deadline_seconds": 3600}},
+    ) as settings:
+        record = await _run(
+            own_ts_client, settings, GenerationRequest(prompt=f"a fox {word}", duration=4)
+        )
+    stats = await emulator.astats()
+    await emulator.aset_faults([])
+    assert stats["faults"]["get_5xx"] == 3 * 16
+    assert record.outcome == Outcome.SUCCEEDED, record.error
+    assert record.video_uri and record.tokens
+    assert record.unanswered_gets == 16
+    assert record.finished_at and record.submitted_at
+    assert (record.finished_at - record.submitted_at).total_seconds() >= 180
+    assert any("past the queue deadline; the provider does not answer" in n for n in record.notes)

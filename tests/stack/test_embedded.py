@@ -216,6 +216,10 @@ def test_demo_leaves_a_stack_it_did_not_start_running(stacks: tuple[Stack, Stack
         assert a.pid(part) == pid
         os.kill(pid, 0)  # still alive
     assert starter_sync(a.shell(), "doctor").code == 0
+    # From a plain shell (no key), judged with no grace: the demo's bill, rows and videos agree.
+    reconcile = starter_sync(a.shell(), "reconcile", "--grace-minutes", "0")
+    assert reconcile.code == 0, reconcile.out + reconcile.err
+    assert "no mismatch found" in reconcile.out
 
 
 def test_a_dead_worker_is_one_line_with_its_log_and_a_broken_setting_stops_make_up(

@@ -181,6 +181,8 @@ class Script:
     calls: Counter[str] = field(default_factory=Counter)
     ledger: list[LedgerEntry] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    cancel_refused: bool = False
+    """The provider refuses every DELETE (the task has left the queue)."""
     reports: list[ReportHealthInput] = field(default_factory=list)
     claims: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """task ID -> (job, run, submit) of the create that claimed it."""
@@ -265,7 +267,7 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
     async def cancel_task(ref: TaskRef) -> bool:
         script.calls["cancel_task"] += 1
         script.cancelled.append(ref.task_id)
-        return True
+        return not script.cancel_refused
 
     @activity.defn(name="copy_output")
     async def copy_output(data: CopyOutputInput) -> StoredObject:

@@ -240,6 +240,27 @@ async def test_queue_deadline_cancels_the_task_at_the_provider(client: Client) -
     assert script.cancelled == ["t1"]
 
 
+async def test_a_refused_cancel_at_the_queue_deadline_waits_on_for_the_task(
+    client: Client,
+) -> None:
+    """The provider refuses the DELETE: the task has left the queue (it runs, or is done), so
+    the job waits on to the execution deadline instead of ending; here the task succeeds."""
+    short = {
+        a: model(a, queue_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
+        for a in ("mini", "fast", "pro")
+    }
+    queued = task("t1", "queued")
+    script = Script(
+        models=short,
+        gets={"t1": [queued, queued, task("t1", "succeeded")]},
+        cancel_refused=True,
+    )
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED, ran.record.error
+    assert script.cancelled == ["t1"]
+    assert any("cancel refused: it left the queue, waiting on" in n for n in ran.record.notes)
+
+
 async def test_execution_deadline_ends_the_job_without_a_cancel(client: Client) -> None:
     short = {
         a: model(a, execution_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)

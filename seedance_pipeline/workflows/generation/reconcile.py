@@ -23,12 +23,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from seedance_pipeline.core.attribution import Sorted, sort_listed
+    from seedance_pipeline.core.attribution import Sorted, around, sort_listed
     from seedance_pipeline.core.fingerprint import Fingerprint, expected_seed
     from seedance_pipeline.core.models import (
         Attempt,
         FindClaimsInput,
-        FindTasksInput,
         Outcome,
         ProviderTask,
         ResolvedModel,
@@ -42,9 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.workflows.generation.job import Job
 
 ROUNDS = 3
-LIST_MARGIN_SECONDS = 60
-"""Listed tasks created this long before the create or after now are still candidates (clocks
-differ)."""
 
 
 async def find_own_task(job: Job, model: ResolvedModel, attempt: Attempt) -> str | None:
@@ -107,13 +103,7 @@ async def _grace(job: Job, model: ResolvedModel, submit_no: int, *, first: bool)
 async def candidates(job: Job, model: ResolvedModel, attempt: Attempt) -> Sorted:
     """Listed tasks of this model and shape around the create, sorted by whose they can be."""
     started = attempt.submitted_at or job.book.now()
-    find = FindTasksInput(
-        job_id=job.job_id,
-        route=model.route,
-        model_id=model.model_id,
-        created_after=int(started.timestamp()) - LIST_MARGIN_SECONDS,
-        created_before=int(job.book.now().timestamp()) + LIST_MARGIN_SECONDS,
-    )
+    find = around(job.job_id, model, started, job.book.now())
     listed = await opts.call(stubs.find_tasks, find, opts.FIND)
     known = {a.provider_task_id for a in job.book.record.attempts if a.provider_task_id}
     shaped = [t for t in listed if t.id not in known and _same_shape(t, job, model)]
