@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.storage.conftest import bucket, moto_endpoint, s3
 
