@@ -39,7 +39,7 @@ from seedance_pipeline.core.reconcile import (
 )
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
-from tests.ledger.support import entry
+from tests.adapters.ledger.support import entry
 
 MINI = "dreamina-seedance-2-0-mini-260615"
 PRO = "dreamina-seedance-2-0-260128"
