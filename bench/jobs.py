@@ -24,8 +24,9 @@ from temporalio.client import Client, WorkflowHandle
 from bench.floor_workflow import FLOOR_WORKFLOW, FloorShape, FloorWorkflow
 from bench.stack import MODEL, WorkerConfig
 from seedance_pipeline.clients.jobs import job_result, start_job
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, JobRecord
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 
 
 def run_tag() -> str:

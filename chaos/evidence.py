@@ -28,9 +28,10 @@ from temporalio.service import RPCError
 from chaos.stored import Storage, StoredFile
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.clients.jobs import job_result
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import search_attributes as sa
 from seedance_pipeline.core.models import JobRecord, LedgerEntry, UnattributedTask
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 
 __all__ = ["Evidence", "JobEvidence", "StoredFile", "gather", "job_of_task", "price_table"]
 

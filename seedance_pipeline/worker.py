@@ -48,8 +48,9 @@ from seedance_pipeline.adapters.object_store import ObjectStore, open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
 from seedance_pipeline.clients.reconcile_schedule import ensure_reconcile_schedules
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import metric_names as names
-from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
+from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.observability import metrics
 from seedance_pipeline.observability.logging import configure_logging, scrub_bytes, secret_values
 from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow

@@ -28,7 +28,7 @@ from bench.stats import median, ratio
 from seedance_pipeline.api.keys import hash_key, new_key
 from seedance_pipeline.api_client import AsyncSeedanceClient, JobCreate
 from seedance_pipeline.clients.jobs import start_job
-from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.config.loader import load_settings
 
 TARGET_RATIO = 0.5
 IN_FLIGHT = 32

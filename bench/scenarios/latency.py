@@ -23,8 +23,8 @@ from bench.plan import Plan
 from bench.report import Figure, ScenarioResult
 from bench.stack import EMULATOR_KEY, MODEL, BenchStack, EmulatorSpec, WorkerConfig, cores_used
 from bench.stats import median, summary
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import JobRecord, Outcome
-from seedance_pipeline.core.settings import load_settings
 
 TARGET_P50_SECONDS = 1.0
 TARGET_MEDIAN_CALLS = 2

@@ -13,7 +13,8 @@ import uvicorn
 from seedance_pipeline.api.app import create_app
 from seedance_pipeline.api.keys import hash_key, new_key
 from seedance_pipeline.clients.temporal_client import connect
-from seedance_pipeline.core.settings import ConfigError, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError
 from seedance_pipeline.core.standard_webhooks import new_secret
 from seedance_pipeline.observability.logging import configure_logging
 

@@ -23,8 +23,9 @@ from seedance_pipeline.clients.jobs import JobFinished, JobUnanswered, UnknownJo
 from seedance_pipeline.clients.pollers import NoWorker
 from seedance_pipeline.clients.target import Target, resolve_target, same_address, stack_notes
 from seedance_pipeline.clients.temporal_client import TemporalUnavailable, connect
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.reconcile import InvoiceError
-from seedance_pipeline.core.settings import ConfigError, Settings, load_settings
+from seedance_pipeline.core.settings import ConfigError, Settings
 from seedance_pipeline.core.validation import RequestInvalid
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_NO_TEMPORAL, EXIT_UNKNOWN, EXIT_NO_WORKER = range(6)

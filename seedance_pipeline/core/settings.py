@@ -2,8 +2,10 @@
 
 Everything that rotates or differs per deployment (model IDs with their date suffix, base URLs,
 prices, the names of the variables that hold keys) comes from `config/seedance.toml` or the
-environment, never from code. The module is pure (no network), so the starter can validate a
-request before anything starts and the workflow can import the models it defines.
+environment, never from code. The module holds the models and their rules only (no file is
+read here: `config.loader.load_settings` reads the TOML file and the environment), so the
+starter can validate a request before anything starts and the workflow can import the models
+it defines.
 
 Secrets are not fields: a route names the environment variable that holds its key and
 `RouteSettings.api_key()` reads it at the moment of use, so a dumped Settings object can never
@@ -14,16 +16,14 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -31,15 +31,12 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
 
 from seedance_pipeline.core.breaker import BreakerConfig
 from seedance_pipeline.core.budget import RouteBudget
 from seedance_pipeline.core.models import TENANT_PATTERN
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "seedance.toml"
-CONFIG_ENV = "SEEDANCE_CONFIG"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 """Provider model and endpoint IDs (`dreamina-seedance-2-0-260128`, `ep-2026...-abcde`)."""
 SQLITE_URL_PREFIX = "sqlite:///"
@@ -641,86 +638,3 @@ def _cross_problems(settings: Settings) -> list[str]:
     if alias in seen:
         problems.append(f"fallback chain from {settings.default_model!r} loops at {alias!r}")
     return problems
-
-
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Load the TOML file (SEEDANCE_CONFIG or the packaged default), then the environment.
-
-    `overrides` are deep-merged over the file (tests use them); environment variables win over
-    both. Any problem raises ConfigError with the offending entries named.
-    """
-    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-    try:
-        data = tomllib.loads(chosen.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {chosen}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {chosen} cannot be read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file {chosen} is not UTF-8 text (byte {exc.start}): not valid TOML"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {chosen} is not valid TOML: {exc}") from None
-    merged = _deep_merge(data, overrides)
-    # Settings(**merged) would take `_env_file`, `_cli_parse_args`, ... as pydantic-settings'
-    # own options (read a file as dotenv, parse argv) instead of refusing them as unknown keys.
-    unknown = sorted(key for key in merged if key not in Settings.model_fields)
-    if unknown:
-        known = ", ".join(Settings.model_fields)
-        raise ConfigError(
-            f"invalid configuration in {chosen}: unknown top-level keys {unknown} (known: {known})"
-        )
-    try:
-        return Settings(**merged)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid configuration in {chosen}: {_describe(exc)}") from None
-    except SettingsError as exc:
-        # A SEEDANCE_* variable that is not valid JSON for a table or list field.
-        raise ConfigError(f"invalid environment override: {_env_suspects(exc)}") from None
-
-
-def _env_suspects(exc: SettingsError) -> str:
-    """pydantic-settings names only the top-level field; name the variables (and the keys
-    they set) that feed it, without their values (a value may be a secret)."""
-    found = re.search(r'field "([^"]+)"', str(exc))
-    field = found.group(1) if found else ""
-    prefix = f"SEEDANCE_{field}".upper()
-    names = sorted(n for n in os.environ if field and n.upper().startswith(prefix))
-    if not names:
-        return str(exc)
-    keys = [n[len("SEEDANCE_") :].lower().replace("__", ".") for n in names]
-    pairs = ", ".join(f"{n} ({k})" for n, k in zip(names, keys, strict=True))
-    return f"not valid JSON for the field {field!r}: check {pairs}"
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        source = _env_source(err["loc"])
-        if source:
-            where += f" (from {source})"
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
-
-
-def _env_source(loc: tuple[int | str, ...]) -> str | None:
-    """The SEEDANCE_* variable that set this entry, when one did: the fix is there, not in
-    the file the message names."""
-    for depth in range(len(loc), 0, -1):
-        name = "SEEDANCE_" + "__".join(str(p) for p in loc[:depth]).upper()
-        if any(key.upper() == name for key in os.environ):
-            return name
-    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from seedance_pipeline.core.settings import DEFAULT_CONFIG_PATH, load_settings
+from seedance_pipeline.config.loader import DEFAULT_CONFIG_PATH, load_settings
 from seedance_pipeline.emulator.config import DEFAULT_TOS_HOSTS
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")

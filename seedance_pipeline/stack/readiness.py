@@ -17,7 +17,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from seedance_pipeline.adapters.task_queues import PollerKind, pollers
-from seedance_pipeline.core.settings import ConfigError, TemporalSettings, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError, TemporalSettings
 
 LOG_LINES_SHOWN = 8
 LOG_LINE_CHARS = 400

@@ -15,7 +15,8 @@ import structlog
 import uvicorn
 
 from seedance_pipeline.clients.temporal_client import connect
-from seedance_pipeline.core.settings import ConfigError, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError
 from seedance_pipeline.observability.logging import configure_logging, secret_values
 from seedance_pipeline.webhook.app import DEFAULT_MAX_BODY_BYTES, create_app
 

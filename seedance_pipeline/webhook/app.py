@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from seedance_pipeline.core.settings import ConfigError, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError
 from seedance_pipeline.observability.logging import secret_values
 from seedance_pipeline.webhook.handler import CallbackHandler
 from seedance_pipeline.webhook.metrics import Metrics

@@ -1,5 +1,5 @@
 """Fixtures for the activities' tests: a fast emulator with one succeeded task to copy from,
-and moto's S3 server (shared with tests/storage)."""
+and moto's S3 server (shared with tests/adapters/storage)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
-from tests.storage.conftest import bucket, moto_endpoint, s3
+from tests.adapters.storage.conftest import bucket, moto_endpoint, s3
 
 __all__ = ["bucket", "moto_endpoint", "s3"]
 

@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.app_webhooks import completion_webhook
 from seedance_pipeline.core.models import (
@@ -29,7 +30,7 @@ from seedance_pipeline.core.models import (
     JobRecord,
     Outcome,
 )
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.core.standard_webhooks import new_secret
 from tests.api.support import webhook_receiver
 

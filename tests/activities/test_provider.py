@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import (
     CreateTaskInput,
     GenerationRequest,
@@ -23,7 +24,7 @@ from seedance_pipeline.core.models import (
     ResolveInput,
 )
 from seedance_pipeline.core.pricing import cost
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 
 FIRST_FRAME = Reference(url="https://example.com/portrait.png", role=ReferenceRole.FIRST_FRAME)

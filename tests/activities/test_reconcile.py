@@ -27,6 +27,7 @@ from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.adapters.object_store import FileStore, safe_key
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.layout import VIDEO, key_parts
 from seedance_pipeline.core.models import LedgerEntry
@@ -36,9 +37,9 @@ from seedance_pipeline.core.reconcile import (
     RouteReconcile,
     parse_invoice,
 )
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
-from tests.ledger.support import entry
+from tests.adapters.ledger.support import entry
 
 MINI = "dreamina-seedance-2-0-mini-260615"
 PRO = "dreamina-seedance-2-0-260128"

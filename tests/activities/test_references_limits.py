@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from seedance_pipeline.activities.references import ReferenceActivities
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.models import (
     CheckReferencesInput,
@@ -25,7 +26,6 @@ from seedance_pipeline.core.models import (
     ReferenceKind,
     ReferenceRole,
 )
-from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.core.validation import validate_request
 from tests.webhook.support import serve
 

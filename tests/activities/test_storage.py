@@ -21,9 +21,10 @@ from temporalio.testing import ActivityEnvironment
 from seedance_pipeline.activities.storage import StorageActivities
 from seedance_pipeline.adapters.host_map import transport_for
 from seedance_pipeline.adapters.object_store import open_store
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.models import CopyOutputInput
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.config import DEFAULT_TOS_HOSTS
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 

@@ -16,8 +16,9 @@ from seedance_pipeline.activities.worker_checks import WorkerCheckActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.object_store import open_store
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.checks import CheckStatus, WorkerChecksInput, WorkerReport
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
 
 WRONG_KEY = "ek-wrong-key-000000-abcdef"

@@ -16,9 +16,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderHTTPError
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import Outcome
 from seedance_pipeline.core.outcomes import classify_http, classify_task_failure
-from seedance_pipeline.core.settings import RouteSettings, Settings, load_settings
+from seedance_pipeline.core.settings import RouteSettings, Settings
 from tests.adapters import recorded
 from tests.webhook.support import serve
 

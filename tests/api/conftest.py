@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from seedance_pipeline.api_client import AsyncSeedanceClient
+from tests.adapters.storage.conftest import moto_endpoint  # noqa: F401 (fixture re-exported)
 from tests.api.support import TenantKeys, make_tenant, running_api
 from tests.pipeline.conftest import (  # noqa: F401 (fixtures re-exported for this directory)
     Pipeline,
@@ -26,7 +27,6 @@ from tests.pipeline.conftest import (  # noqa: F401 (fixtures re-exported for th
     pipeline_factory,
     webhook_url,
 )
-from tests.storage.conftest import moto_endpoint  # noqa: F401 (fixture re-exported)
 
 
 @dataclass

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from seedance_pipeline.api.keys import Sessions, hash_key, new_key, tenant_for_key
-from seedance_pipeline.core.settings import ConfigError, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError
 
 
 def test_keys_rotate_by_editing_the_hash_file(

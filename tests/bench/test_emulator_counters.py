@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.emulator.testing import running_emulator
 
 

@@ -13,9 +13,9 @@ from bench.plain_copy import StreamReader
 from bench.profile import summarise
 from bench.report import Figure, RunResult, ScenarioResult, render_markdown
 from bench.stack import BenchStack, EmulatorSpec
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest
 from seedance_pipeline.core.request_body import build_create_body
-from seedance_pipeline.core.settings import load_settings
 
 
 def test_percentiles_interpolate_like_numpy() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chaos.stored import Storage
-from tests.storage.conftest import bucket, moto_endpoint, s3
+from tests.adapters.storage.conftest import bucket, moto_endpoint, s3
 
 __all__ = ["bucket", "moto_endpoint", "s3"]
 

@@ -11,12 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from seedance_pipeline.core.settings import (
-    DEFAULT_CONFIG_PATH,
-    ConfigError,
-    Settings,
-    load_settings,
-)
+from seedance_pipeline.config.loader import DEFAULT_CONFIG_PATH, load_settings
+from seedance_pipeline.core.settings import ConfigError, Settings
 
 # Sample output URLs as the provider returns them (section 0, C1/C2; query strings shortened).
 BYTEPLUS_OUTPUTS = [

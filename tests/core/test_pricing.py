@@ -3,6 +3,7 @@ and 0: 24·d+1 billed frames (C6), resolution-dependent prices (C7))."""
 
 import pytest
 
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, Reference, ReferenceKind
 from seedance_pipeline.core.pricing import (
     Estimate,
@@ -13,7 +14,7 @@ from seedance_pipeline.core.pricing import (
     output_frames,
     unit_price,
 )
-from seedance_pipeline.core.settings import ModelPrice, ResolutionPrice, Settings, load_settings
+from seedance_pipeline.core.settings import ModelPrice, ResolutionPrice, Settings
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from seedance_pipeline.core.settings import ConfigError, load_settings
+from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.core.settings import ConfigError
 
 
 class TestDefaults:

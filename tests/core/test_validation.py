@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, Reference
-from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.core.validation import validate_request
 
 SETTINGS = load_settings()

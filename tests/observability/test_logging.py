@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import structlog
 
-from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.observability.logging import REDACTED, configure_logging
 
 KEY = "ek-logging-test-key-123456"

@@ -22,8 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from seedance_pipeline.clients.jobs import job_result, job_status, start_job
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, JobRecord
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from seedance_pipeline.emulator.wiring import resolve_hosts
 from seedance_pipeline.webhook.app import create_app

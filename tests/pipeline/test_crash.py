@@ -20,8 +20,8 @@ import pytest
 from temporalio.client import Client
 
 from seedance_pipeline.clients.jobs import job_result, start_job
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, JobState
-from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.emulator.testing import EmulatorHandle
 from tests.conftest import free_port
 from tests.pipeline.conftest import (

@@ -20,8 +20,8 @@ import structlog
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, Outcome
-from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.observability.logging import REDACTED, RedactSecrets, secret_values
 from seedance_pipeline.stack.binaries import temporal_cli
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, Pipeline

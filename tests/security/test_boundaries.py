@@ -18,9 +18,9 @@ from temporalio.testing import ActivityEnvironment
 
 from seedance_pipeline.activities.storage import StorageActivities, object_key
 from seedance_pipeline.adapters.object_store import FileStore, UnsafeKey, safe_key
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import CopyOutputInput, GenerationRequest, ProviderTask
 from seedance_pipeline.core.outcomes import classify_http
-from seedance_pipeline.core.settings import load_settings
 from seedance_pipeline.core.validation import validate_request
 
 SETTINGS = load_settings()

@@ -19,12 +19,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from seedance_pipeline.core.settings import (
-    DEFAULT_CONFIG_PATH,
-    ConfigError,
-    Settings,
-    load_settings,
-)
+from seedance_pipeline.config.loader import DEFAULT_CONFIG_PATH, load_settings
+from seedance_pipeline.core.settings import ConfigError, Settings
 from tests.security.toml_text import dumps
 
 BASE: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))

@@ -30,13 +30,14 @@ from temporalio.testing import ActivityEnvironment
 from seedance_pipeline.activities.references import ReferenceActivities, _refuse_private
 from seedance_pipeline.activities.storage import StorageActivities, object_key
 from seedance_pipeline.adapters.object_store import FileStore, UnsafeKey
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import (
     CheckReferencesInput,
     CopyOutputInput,
     GenerationRequest,
     Reference,
 )
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from tests.webhook.support import serve
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)

@@ -26,8 +26,9 @@ from temporalio.testing import ActivityEnvironment
 
 from seedance_pipeline.activities.provider import ProviderActivities
 from seedance_pipeline.adapters.provider_client import ProviderClient
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import CreateTaskInput, GenerationRequest, ResolveInput
-from seedance_pipeline.core.settings import Settings, load_settings
+from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 
 KEY = "ek-security-requests-0001"

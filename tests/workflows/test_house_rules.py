@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.object_store import open_store
-from seedance_pipeline.core.settings import load_settings
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.worker import activities
 from seedance_pipeline.workflows import activity_stubs
 

@@ -11,7 +11,7 @@ from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import LATEST, MIGRATIONS, Ledger
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, RouteBudget
-from tests.ledger.support import T0, entry
+from tests.adapters.ledger.support import T0, entry
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ from seedance_pipeline.core.budget import (
     hold_cutoff,
     periods,
 )
-from tests.ledger.support import entry
+from tests.adapters.ledger.support import entry
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 DAY = datetime(2026, 11, 24, tzinfo=UTC)

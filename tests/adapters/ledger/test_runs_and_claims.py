@@ -23,7 +23,7 @@ from seedance_pipeline.adapters.ledger_schema import (
 )
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.models import ClaimTaskInput, FindClaimsInput, UnattributedTask
-from tests.ledger.support import T0, entry
+from tests.adapters.ledger.support import T0, entry
 
 RUN_1 = "0b0e6f0c-run-one"
 RUN_2 = "5d1c2a7e-run-two"

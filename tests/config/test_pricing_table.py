@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import pytest
 
+from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.pricing import cost, estimate_tokens, unit_price
-from seedance_pipeline.core.settings import ModelPrice, Settings, load_settings
+from seedance_pipeline.core.settings import ModelPrice, Settings
 
 
 @pytest.fixture(scope="module")

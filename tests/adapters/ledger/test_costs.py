@@ -14,8 +14,8 @@ from seedance_pipeline.adapters.ledger_schema import Ledger
 from seedance_pipeline.clients.costs import cost_report, day_window
 from seedance_pipeline.clients.costs_cli import app
 from seedance_pipeline.core.models import LedgerEntry
+from tests.adapters.ledger.support import entry
 from tests.clients.support import cli
-from tests.ledger.support import entry
 
 PRO = "dreamina-seedance-2-0-260128"
 FAST = "dreamina-seedance-2-0-fast-260128"

@@ -12,7 +12,7 @@ import pytest
 from seedance_pipeline.activities.ledger import LedgerActivities
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.adapters.ledger_schema import LATEST, Ledger, LedgerSchemaError, redact
-from tests.ledger.support import T0, entry
+from tests.adapters.ledger.support import T0, entry
 
 
 def test_a_row_reads_back_as_written(ledger: Ledger) -> None:
