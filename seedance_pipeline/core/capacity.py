@@ -8,10 +8,11 @@ what it has learned. `CapacityGateWorkflow` makes one durable and shared by ever
 
 Admission, per model: no more than `concurrency + headroom` tasks in flight (the provider runs
 `concurrency` and a small queue of `headroom` hides the create latency), no more than the
-learned creates per minute, and never more queued at the provider, over all models, than the
-learned account cap. A refusal (429) is backpressure, not failure: the limit it names drops
-and the refused job goes back to the head of its lane; creates the provider accepts let the
-learned limits climb back towards the configured ceilings.
+learned creates per minute (in any minute, and paced: after a burst as deep as the model's
+slots, creates are spread at the learned rate), and never more queued at the provider, over
+all models, than the learned account cap. A refusal (429) is backpressure, not failure: the
+limit it names drops and the refused job goes back to the head of its lane; creates the
+provider accepts let the learned limits climb back towards the configured ceilings.
 
 Learning the rate (creates per minute) is AIMD with the window as evidence. A refused create
 says the provider's limit is below what our own window held, so a cut goes just under that
@@ -113,6 +114,9 @@ class ModelState(BaseModel):
     grants: list[datetime] = Field(default_factory=list)
     """Grant times within the last minute (the creates-per-minute window)."""
     paused_until: datetime | None = None
+    pace: float = 0.0
+    paced_at: datetime | None = None
+    """The pace's bucket (creates it allows) as of `paced_at`; None: full."""
     rate_cut_at: datetime | None = None
     """When a refusal last lowered the learned rate: creates granted before it were sent at
     the old rate, and their refusals teach nothing new."""
@@ -272,8 +276,10 @@ class Gate(BaseModel):
         in_flight = sum(1 for h in self.holders.values() if h.model_id == state.model_id)
         if in_flight >= state.limits.concurrency + self.config.headroom_per_model:
             return Limit.CONCURRENCY
-        if (state.paused_until and now < state.paused_until) or len(state.grants) >= int(
-            state.rpm_learned
+        if (
+            (state.paused_until and now < state.paused_until)
+            or len(state.grants) >= int(state.rpm_learned)
+            or self._pace(state, now) < 1
         ):
             return Limit.RPM
         queued_after = self.queued_at_provider() + (
@@ -301,6 +307,9 @@ class Gate(BaseModel):
                 continue
             if state.grants and len(state.grants) >= int(state.rpm_learned):
                 times.append(state.grants[0] + RPM_WINDOW)
+            short = 1 - self._pace(state, now)
+            if short > 0:
+                times.append(now + timedelta(seconds=short * 60 / state.rpm_learned))
             if state.paused_until and state.paused_until > now:
                 times.append(state.paused_until)
             if self.queued_paused_until and self.queued_paused_until > now:
@@ -344,7 +353,17 @@ class Gate(BaseModel):
 
     # ---- internals -------------------------------------------------------------------------
 
+    def _pace(self, state: ModelState, now: datetime) -> float:
+        """Creates the pace allows now: a bucket as deep as the model's slots (the burst a
+        burst start needs), refilled at the learned rate."""
+        depth = float(state.limits.concurrency + self.config.headroom_per_model)
+        if state.paced_at is None:
+            return depth
+        refill = (now - state.paced_at).total_seconds() * state.rpm_learned / 60
+        return min(depth, state.pace + refill)
+
     def _grant(self, state: ModelState, waiter: Waiter, now: datetime) -> Grant:
+        state.pace, state.paced_at = self._pace(state, now) - 1, now
         self.holders[waiter.job_id] = Holder(
             job_id=waiter.job_id,
             model_id=state.model_id,

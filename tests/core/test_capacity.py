@@ -59,8 +59,9 @@ class TestAdmission:
         for i in range(5):
             ask(g, f"j{i}")
         granted(g)
-        g.release("j0", task_id="t0", still_running=False, now=T0)
-        assert granted(g) == ["j4"]
+        later = T0 + timedelta(seconds=1)  # a task later: the pace (180/min) has refilled
+        g.release("j0", task_id="t0", still_running=False, now=later)
+        assert granted(g, later) == ["j4"]
 
     def test_models_have_their_own_slots(self) -> None:
         g = gate()
@@ -86,6 +87,22 @@ class TestAdmission:
         assert g.blocked_by(g.models[MINI], T0) == Limit.RPM
         assert g.next_wake(T0) == T0 + timedelta(seconds=60)
         assert granted(g, T0 + timedelta(seconds=61)) == ["j2", "j3"]
+
+    def test_creates_are_paced_at_the_learned_rate_after_a_burst(self) -> None:
+        """A minute's creates are spread over the minute once the first burst (the model's
+        slots) is out: a window that admits them in clumps sees the clump age out at once a
+        minute later, and the provider, whose clock is the creates' arrival, refuses the lot."""
+        g = gate(headroom_per_model=1)
+        fast = ModelLimits(concurrency=5, rpm=600)  # 10 creates a second
+        for i in range(20):
+            ask(g, f"j{i}", limits=fast)
+        assert len(granted(g)) == 6  # the slots: 5 + 1
+        for i in range(6):
+            g.release(f"j{i}", task_id=f"t{i}", still_running=False, now=T0)
+        assert granted(g) == []  # slots free, but the pace allows no second clump
+        assert g.blocked_by(g.models[MINI], T0) == Limit.RPM
+        assert g.next_wake(T0) == T0 + timedelta(seconds=0.1)
+        assert granted(g, T0 + timedelta(seconds=0.25)) == ["j6", "j7"]
 
     def test_the_account_queue_cap_spans_every_model(self) -> None:
         g = gate(queued_per_account=2, headroom_per_model=5)
