@@ -1,6 +1,6 @@
 """Everything the invariants look at, gathered once after a scenario from the sources of truth:
-Temporal (each job's describe, result and history), the emulator's task log and file digests
-(the provider's side), the ledger file and the stored objects on disk.
+Temporal (each job's describe, result and history; the capacity gate's `state`), the emulator's
+task log and file digests (the provider's side), the ledger file and the stored objects on disk.
 
 The invariants (`chaos.invariants`) are pure functions of this; gathering is the only I/O.
 """
@@ -20,12 +20,13 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import decode_typed_search_attributes
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench.jobs import file_path
 from seedance_pipeline.adapters.ledger_sqlite import SqliteLedger
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core import search_attributes as sa
+from seedance_pipeline.core.capacity import Gate
 from seedance_pipeline.core.models import JobRecord, LedgerEntry
 
 PROMPT_SEPARATOR = ": "
@@ -82,6 +83,9 @@ class Evidence:
     """A job's own deadline per provider task it waited for (queue + execution deadline)."""
     slack_seconds: float
     """Allowance on top for creates, reconciles, copies and the planned outages."""
+    gate: Gate | None = None
+    """The scenario's capacity gate as its `state` query answered after the jobs closed
+    (None: the scenario ran without one)."""
 
     def tasks_by_job(self) -> dict[str | None, list[dict[str, Any]]]:
         out: dict[str | None, list[dict[str, Any]]] = {}
@@ -173,6 +177,7 @@ async def gather(
     known_jobs: set[str],
     deadline_seconds: float,
     slack_seconds: float,
+    gate_id: str | None = None,
 ) -> Evidence:
     gate = asyncio.Semaphore(16)
 
@@ -198,6 +203,7 @@ async def gather(
     finally:
         ledger.close()
     return Evidence(
+        gate=await query_gate(client, gate_id) if gate_id else None,
         jobs=jobs,
         tasks=tasks,
         digests=digests,
@@ -206,3 +212,22 @@ async def gather(
         deadline_seconds=deadline_seconds,
         slack_seconds=slack_seconds,
     )
+
+
+async def query_gate(client: Client, gate_id: str) -> Gate | None:
+    """The gate's state, or None when it never started (no job of the scenario asked)."""
+    try:
+        gate: Gate = await client.get_workflow_handle(gate_id).query("state", result_type=Gate)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return gate
+
+
+def live_tasks(tasks: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+    """Task ID -> its job, for every task the provider still holds (queued or running)."""
+    return {t["id"]: job_of_task(t) for t in tasks if t.get("status") in LIVE_STATUSES}
+
+
+LIVE_STATUSES = frozenset({"queued", "running"})

@@ -21,6 +21,7 @@ INVARIANT_KEYS = {
     "succeeded_jobs_complete",
     "no_orphan_ledger_rows",
     "states_only_forward",
+    "no_slot_leaked",
 }
 
 
