@@ -103,6 +103,28 @@ def _today(where: str, d: dict[str, Any]) -> str:
     )
 
 
+PAYLOAD_LIMIT_KB = 2048
+"""Temporal's blob size limit (a continue-as-new input is one payload)."""
+
+
+def _scale(d: dict[str, Any]) -> str:
+    rss = ", ".join(f"{k}: {v:.0f}" for k, v in d["rss_mb"].items())
+    cached = sorted({int(max(c.values(), default=0)) for c in d.get("sticky_cache", [])})
+    per_waiter = d["gate_state_kb"] * 1024 / max(1, d["gate_waiting"] or 1)
+    limit = PAYLOAD_LIMIT_KB * 1024 / per_waiter if per_waiter else float("nan")
+    return (
+        f"Scale: RSS (MB) by jobs started: {rss}. The job worker's sticky cache held "
+        f"{cached} runs at every step (`temporal_sticky_cache_size`), so growth past it is "
+        f"not cached job runs. What remains (not separated here): the gate's run, which had "
+        f"{d.get('gate_events')} events at the steps with waiters (a drop is a continue-as-"
+        f"new), and the allocator, which keeps evicted runs' memory for reuse rather than "
+        f"returning it. The gate's state with {d['gate_waiting']} waiters is "
+        f"{d['gate_state_kb']:.0f} KB ({per_waiter:.0f} bytes per waiter); it is the "
+        f"continue-as-new input, so at about {limit:,.0f} waiting jobs it would pass "
+        f"Temporal's {PAYLOAD_LIMIT_KB // 1024} MB payload limit."
+    )
+
+
 def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
     out: list[str] = []
     for key in ("enterprise", "individual"):
@@ -129,11 +151,7 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
         )
     scale = details.get("scale")
     if scale:
-        out.append(
-            f"Scale: RSS by waiting jobs {scale['rss_mb']} MB; the gate's own state with "
-            f"{scale['gate_waiting']} waiters is {scale['gate_state_kb']:.0f} KB "
-            f"(continue-as-new carries it), the rest is the worker's cached runs."
-        )
+        out.append(_scale(scale))
     tp = details.get("throughput")
     if tp:
         on, off = tp["gate_on"], tp["gate_off"]

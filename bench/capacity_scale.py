@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 from temporalio.client import Client
 
 from bench import jobs
@@ -57,6 +58,26 @@ async def _rss(stack: BenchStack) -> float:
     return sorted(reads)[1] / MB
 
 
+async def _sticky_cache(stack: BenchStack) -> dict[str, float]:
+    """The worker's own `temporal_sticky_cache_size` gauges (Prometheus), per task queue."""
+    port = stack.worker_metrics_port("worker")
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("temporal_sticky_cache_size{"):
+            labels, value = line.rsplit(" ", 1)
+            queue = labels.split('task_queue="', 1)[-1].split('"', 1)[0]
+            out[queue] = float(value)
+    return out
+
+
+async def _gate_events(client: Client, scope: str) -> int:
+    """Events in the gate's current run (it continues as new when Temporal suggests)."""
+    desc = await client.get_workflow_handle(gate_id("byteplus", scope)).describe()
+    return desc.history_length
+
+
 async def _terminate(client: Client, ids: Sequence[str], concurrency: int = 32) -> None:
     """Leave the server as the scenario found it: no job (or gate) waits on after it."""
     gate = asyncio.Semaphore(concurrency)
@@ -88,6 +109,7 @@ async def run(stack: BenchStack, steps: Sequence[int], cache: int) -> dict[str, 
     settings = jobs.settings_for(config)
     curve: dict[int, float] = {}
     timings: dict[str, list[float]] = {"start_s": [], "settle_s": []}
+    diag: dict[str, list[Any]] = {"gate_events": [], "sticky_cache": []}
     ids: list[str] = []
     gate = asyncio.Semaphore(32)
 
@@ -105,6 +127,9 @@ async def run(stack: BenchStack, steps: Sequence[int], cache: int) -> dict[str, 
             waiting = max(0, step - holders)
             timings["settle_s"].append(round(await _settled(stack, client, scope, waiting), 1))
             curve[step] = await _rss(stack)
+            if waiting:
+                diag["gate_events"].append(await _gate_events(client, scope))
+                diag["sticky_cache"].append(await _sticky_cache(stack))
         final = await query_gate(client, scope)
     finally:
         stack.stop_worker()
@@ -119,5 +144,6 @@ async def run(stack: BenchStack, steps: Sequence[int], cache: int) -> dict[str, 
         "below_cache_mb_per_1000": growth_per_thousand(curve, 0, cache),
         "past_cache_mb_per_1000": growth_per_thousand(curve, cache, max(steps)),
         "timings": timings,
+        **diag,
         "emulator": HOLD_PROVIDER.argv(),
     }

@@ -54,11 +54,13 @@ class Plan:
     capacity_max_queued: int = 0
     """The emulator's queued cap for the bursts (0 = the preset's 120); the smoke run lowers it
     so its few jobs still draw 429s without the gate."""
-    capacity_learning_jobs: int = 300
+    capacity_learning_jobs: int = 400
+    """Four minutes at the enforced 100/min: finding the limit costs a fixed number of
+    refusals in its first window, the rest of the run shows the learned rate."""
     capacity_learning_rpm: int = 100
     """The RPM the emulator enforces while the gate is configured 3x above it."""
     capacity_low_jobs: int = 150
-    capacity_scale_steps: tuple[int, ...] = (0, 500, 1000, 1500, 2000, 2500)
+    capacity_scale_steps: tuple[int, ...] = (0, 500, 1000, 1500, 2000, 2500, 3000)
     capacity_scale_cache: int = 1000
     """`temporal.max_cached_workflows` in the scale part (the SDK's default)."""
     capacity_throughput_jobs: int = 300
@@ -121,9 +123,9 @@ QUICK = replace(
     api_submit_reps=1,
     capacity_enterprise_jobs=200,
     capacity_individual_jobs=60,
-    capacity_learning_jobs=150,
+    capacity_learning_jobs=250,
     capacity_low_jobs=60,
-    capacity_scale_steps=(0, 400, 800, 1200),
+    capacity_scale_steps=(0, 400, 800, 1200, 1600),
     capacity_scale_cache=400,
     capacity_throughput_jobs=150,
 )

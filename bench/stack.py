@@ -314,6 +314,10 @@ class BenchStack:
         self.workers[name] = worker
         return worker
 
+    def worker_metrics_port(self, name: str = "worker") -> int:
+        """Where the worker named `name` serves its Prometheus metrics."""
+        return self._metrics_ports[name]
+
     def stop_worker(self, name: str | None = None) -> None:
         """Stop one pipeline worker, or all of them."""
         for key in [name] if name is not None else list(self.workers):
