@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bench import machine, procs
 from bench.plan import PLANS, Plan
-from bench.report import RunResult, ScenarioResult, write_json, write_markdown
-from bench.scenarios import api_submit, copy, latency, memory, throughput
+from bench.report import RunResult, ScenarioResult, load_run, merge, write_json, write_markdown
+from bench.scenarios import api_submit, capacity, copy, latency, memory, throughput
 from bench.stack import ROOT, BenchStack
 
 Runner = Callable[[BenchStack, Plan, ScenarioResult], Awaitable[None]]
@@ -34,9 +34,11 @@ SCENARIOS: dict[str, tuple[str, Runner]] = {
     "latency": ("Completion to storage and API budget", latency.run),
     "copy": ("Copy of one large video", copy.run),
     "api_submit": ("Submit through the HTTP API", api_submit.run),
+    "capacity": ("Volume within the account's limits (capacity gate)", capacity.run),
     "memory": ("Worker memory with jobs in flight", memory.run),
 }
-"""Run order matters: memory leaves a thousand jobs waiting on the server, so it goes last."""
+"""Run order matters: memory leaves a thousand jobs waiting on the server, so it goes last
+(capacity terminates the jobs it leaves waiting)."""
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -54,6 +56,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--doc", type=Path, default=None, help="Markdown report path")
     parser.add_argument("--keep-data", action="store_true", help="keep the temp data dir")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="with --only (full plan): merge these scenarios into bench/results/latest.json "
+        "and regenerate docs/benchmarks.md, keeping the other scenarios as they were measured",
+    )
     return parser.parse_args(argv)
 
 
@@ -103,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: unknown scenario(s) {unknown}; known: {list(SCENARIOS)}", file=sys.stderr)
         return 2
     names = [n for n in SCENARIOS if n in names]
+    if args.publish and (plan.name != "full" or not args.only):
+        print("bench: --publish merges a full-plan run of --only scenarios", file=sys.stderr)
+        return 2
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     data = Path(tempfile.mkdtemp(prefix="seedance-bench-"))
     signal.signal(signal.SIGTERM, _interrupted)
@@ -115,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(data, ignore_errors=True)
     complete = names == list(SCENARIOS)
+    published = ROOT / "bench" / "results" / "latest.json"
+    if args.publish and published.exists() and not any(s.error for s in run.scenarios):
+        run = merge(load_run(published), run, list(SCENARIOS))
+        complete = True
     if plan.name == "full" and complete:
         stem = "latest"
         results_dir = args.results_dir or ROOT / "bench" / "results"

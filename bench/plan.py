@@ -45,6 +45,25 @@ class Plan:
     api_submit_jobs: int = 500
     """Jobs per run of the API submit scenario (through the API and direct, each)."""
     api_submit_reps: int = 2
+    capacity_task_seconds: float = 6.0
+    """Provider task latency in the capacity scenario: Mini's expected 30 s x 0.2."""
+    capacity_enterprise_jobs: int = 500
+    """Burst size on the enterprise preset: 50x its concurrency of 10 (0 = skip)."""
+    capacity_individual_jobs: int = 150
+    """Burst size on the individual preset: 50x its concurrency of 3 (0 = skip)."""
+    capacity_max_queued: int = 0
+    """The emulator's queued cap for the bursts (0 = the preset's 120); the smoke run lowers it
+    so its few jobs still draw 429s without the gate."""
+    capacity_learning_jobs: int = 400
+    """Four minutes at the enforced 100/min: finding the limit costs a fixed number of
+    refusals in its first window, the rest of the run shows the learned rate."""
+    capacity_learning_rpm: int = 100
+    """The RPM the emulator enforces while the gate is configured 3x above it."""
+    capacity_low_jobs: int = 150
+    capacity_scale_steps: tuple[int, ...] = (0, 500, 1000, 1500, 2000, 2500, 3000)
+    capacity_scale_cache: int = 1000
+    """`temporal.max_cached_workflows` in the scale part (the SDK's default)."""
+    capacity_throughput_jobs: int = 300
 
 
 FULL = Plan(
@@ -79,6 +98,14 @@ SMOKE = Plan(
     job_timeout=60.0,
     api_submit_jobs=10,
     api_submit_reps=1,
+    capacity_task_seconds=1.5,
+    capacity_enterprise_jobs=0,
+    capacity_individual_jobs=12,
+    capacity_max_queued=4,
+    capacity_learning_jobs=0,
+    capacity_low_jobs=0,
+    capacity_scale_steps=(),
+    capacity_throughput_jobs=0,
 )
 
 QUICK = replace(
@@ -94,6 +121,13 @@ QUICK = replace(
     copy_reps=3,
     api_submit_jobs=300,
     api_submit_reps=1,
+    capacity_enterprise_jobs=200,
+    capacity_individual_jobs=60,
+    capacity_learning_jobs=250,
+    capacity_low_jobs=60,
+    capacity_scale_steps=(0, 400, 800, 1200, 1600),
+    capacity_scale_cache=400,
+    capacity_throughput_jobs=150,
 )
 """For iterating on a fix: the same scenarios, smaller; never overwrites the published figures."""
 

@@ -46,6 +46,9 @@ class ScenarioResult:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    run: dict[str, Any] | None = None
+    """Set when this scenario was measured by a run of its own and merged into the published
+    results (`python -m bench --only <it> --publish`): that run's command, time and machine."""
 
 
 @dataclass
@@ -73,6 +76,49 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def load_run(path: Path) -> RunResult:
+    """A results file read back (null figures come back as NaN, as they were measured)."""
+    data = json.loads(path.read_text())
+
+    def num(value: Any) -> float:
+        return math.nan if value is None else float(value)
+
+    scenarios = []
+    for sc in data.get("scenarios", []):
+        figures = [
+            Figure(
+                **{
+                    **f,
+                    "value": num(f["value"]),
+                    "baseline": None if f["baseline"] is None else float(f["baseline"]),
+                }
+            )
+            for f in sc.get("figures", [])
+        ]
+        scenarios.append(ScenarioResult(**{**sc, "figures": figures}))
+    fields = {k: v for k, v in data.items() if k in RunResult.__dataclass_fields__}
+    return RunResult(**{**fields, "scenarios": scenarios})
+
+
+def merge(published: RunResult, run: RunResult, order: list[str]) -> RunResult:
+    """The published results with `run`'s scenarios in place of theirs (or added, in `order`),
+    each marked with the run that measured it. The rest of the page stays as measured."""
+    fresh = {s.key: s for s in run.scenarios}
+    for scenario in fresh.values():
+        scenario.run = {
+            "command": run.command,
+            "mode": run.mode,
+            "started_at": run.started_at,
+            "seconds": run.seconds,
+            "machine": run.machine,
+        }
+    kept = {s.key: s for s in published.scenarios if s.key not in fresh}
+    everything = {**kept, **fresh}
+    keys = [k for k in order if k in everything] + [k for k in everything if k not in order]
+    published.scenarios = [everything[k] for k in keys]
+    return published
+
+
 def write_json(result: RunResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -80,11 +126,17 @@ def write_json(result: RunResult, path: Path) -> None:
     tmp.replace(path)
 
 
+COUNT_UNITS = frozenset({"jobs", "openings"})
+"""Units of whole counts: printed without decimals."""
+
+
 def _num(value: float | None, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     magnitude = abs(value)
-    if magnitude >= 100:
+    if unit in COUNT_UNITS and float(value).is_integer():
+        text = f"{int(value):,}"
+    elif magnitude >= 100:
         text = f"{value:,.0f}"
     elif magnitude >= 10:
         text = f"{value:.1f}"
@@ -108,6 +160,24 @@ def _figure_row(fig: Figure) -> str:
     )
 
 
+def _merged_runs(result: RunResult) -> list[str]:
+    merged = [s for s in result.scenarios if s.run]
+    if not merged:
+        return []
+    lines = [
+        f"- {s.title}: measured by `{s.run['command']}` ({s.run['mode']} plan) at "
+        f"{s.run['started_at']} in {s.run['seconds'] / 60:.1f} min and merged into this page."
+        for s in merged
+        if s.run
+    ]
+    return [
+        "Scenarios measured by a run of their own (same harness, same machine):",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def render_markdown(result: RunResult) -> str:
     m = result.machine
     lines = [
@@ -119,6 +189,7 @@ def render_markdown(result: RunResult) -> str:
         f"{result.seconds / 60:.1f} min. Do not edit by hand: rerun `make bench`. "
         f"Raw numbers: `{result.results_file}`.",
         "",
+        *_merged_runs(result),
         "Machines are shared and noisy, so every figure stands next to a baseline measured on "
         "the same machine in the same run, and the ratio between them. How each figure was "
         "measured is written under its table; the harness is `bench/` (`python -m bench`).",
@@ -168,6 +239,12 @@ def render_markdown(result: RunResult) -> str:
             lines += [f"- {item}" for item in scenario.bounds]
             lines.append("")
         lines.append(f"Scenario wall time: {scenario.seconds:.0f} s.")
+        if scenario.run:
+            m = scenario.run["machine"]
+            lines.append(
+                f"Measured by `{scenario.run['command']}` at {scenario.run['started_at']} "
+                f"(load at start {m.get('loadavg_at_start')}), not by the run above."
+            )
     return "\n".join(lines).rstrip() + "\n"
 
 

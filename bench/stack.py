@@ -68,6 +68,13 @@ class EmulatorSpec:
     published limits (10 running, 600 RPM per model, 120 queued): they measure the pipeline,
     not the provider's capacity, so they need an emulator without limits. A capacity
     scenario sets False to get the published limits."""
+    account: str = "enterprise"
+    """The emulator's limits preset when limited: `enterprise` (10 / 600) or `individual`
+    (3 / 180), 120 queued per account either way."""
+    concurrency: int | None = None
+    rpm: int | None = None
+    max_queued: int | None = None
+    """Overrides of the preset (None: the preset's own figure)."""
 
     @property
     def mean_latency(self) -> float:
@@ -84,8 +91,15 @@ class EmulatorSpec:
             str(self.jitter),
             "--min-video-bytes",
             str(self.min_video_bytes),
-            *(["--unlimited"] if self.unlimited else []),
+            *(["--unlimited"] if self.unlimited else ["--account", self.account]),
+            *_flag("--concurrency", self.concurrency),
+            *_flag("--rpm", self.rpm),
+            *_flag("--max-queued", self.max_queued),
         ]
+
+
+def _flag(name: str, value: int | None) -> list[str]:
+    return [] if value is None else [name, str(value)]
 
 
 @dataclass
@@ -299,6 +313,10 @@ class BenchStack:
         worker.wait_ready(lambda: worker.log_contains("worker.started"))
         self.workers[name] = worker
         return worker
+
+    def worker_metrics_port(self, name: str = "worker") -> int:
+        """Where the worker named `name` serves its Prometheus metrics."""
+        return self._metrics_ports[name]
 
     def stop_worker(self, name: str | None = None) -> None:
         """Stop one pipeline worker, or all of them."""

@@ -150,6 +150,7 @@ async def _worker_kills(ctx: Context, spec: WorkerKills) -> None:
             {PHASE_OF_ACTIVITY.get(a, a) for a in activities}
             | ({"wait"} if any(s in WAITING_STATES for s in states) else set())
             | ({"submit"} if "submitting" in states else set())
+            | ({"capacity"} if "waiting_for_capacity" in states else set())
         )
         started = time.monotonic()
         await asyncio.to_thread(ctx.stack.restart_worker, victim)

@@ -2,7 +2,7 @@
 Temporal (each job's describe, result and history, and how many runs each job ID had), the
 emulator's task log and file digests (the provider's side), the ledger (SQLite file or Postgres:
 rows and unattributed tasks), and the stored objects (directory or S3 bucket: every video under
-each job's folders, and the multipart uploads still open).
+each job's folders, and the multipart uploads still open), and the capacity gate's `state`.
 
 The invariants (`chaos.invariants`) are pure functions of this; gathering is the only I/O.
 """
@@ -23,13 +23,14 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import decode_typed_search_attributes
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from chaos.stored import Storage, StoredFile
 from seedance_pipeline.adapters.ledger import open_ledger
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core import search_attributes as sa
+from seedance_pipeline.core.capacity import Gate
 from seedance_pipeline.core.models import JobRecord, LedgerEntry, UnattributedTask
 from seedance_pipeline.core.settings import Settings
 
@@ -98,6 +99,9 @@ class Evidence:
     """Model ID -> (price per 1M tokens, currency): what the provider bills for its tokens."""
     runs: dict[str, int] = field(default_factory=dict)
     """Job ID -> how many runs it had (a rerun starts another under the same ID)."""
+    gate: Gate | None = None
+    """The scenario's capacity gate as its `state` query answered after the jobs closed
+    (None: the scenario ran without one)."""
 
     def tasks_by_job(self) -> dict[str | None, list[dict[str, Any]]]:
         out: dict[str | None, list[dict[str, Any]]] = {}
@@ -217,6 +221,7 @@ async def gather(
     deadline_seconds: float,
     slack_seconds: float,
     task_queue: str = "",
+    gate_id: str | None = None,
 ) -> Evidence:
     gate = asyncio.Semaphore(16)
 
@@ -238,6 +243,7 @@ async def gather(
     digests = await _digests(emulator_url, wanted)
     rows, unattributed = await asyncio.to_thread(_ledger, ledger_url)
     return Evidence(
+        gate=await query_gate(client, gate_id) if gate_id else None,
         jobs=jobs,
         tasks=tasks,
         digests=digests,
@@ -251,3 +257,22 @@ async def gather(
         prices=price_table(),
         runs=await _runs(client, task_queue) if task_queue else {},
     )
+
+
+async def query_gate(client: Client, gate_id: str) -> Gate | None:
+    """The gate's state, or None when it never started (no job of the scenario asked)."""
+    try:
+        gate: Gate = await client.get_workflow_handle(gate_id).query("state", result_type=Gate)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return gate
+
+
+def live_tasks(tasks: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+    """Task ID -> its job, for every task the provider still holds (queued or running)."""
+    return {t["id"]: job_of_task(t) for t in tasks if t.get("status") in LIVE_STATUSES}
+
+
+LIVE_STATUSES = frozenset({"queued", "running"})

@@ -11,7 +11,11 @@ returns its violations, each violation naming the job (or ledger row) and what i
 5. states_only_forward: no job's state moved backwards (JobState upserts in history order,
    checked with `core.job_state`).
 
-6-9, what the provider billed against what we recorded and stored: `chaos.paid_work`.
+6. no_slot_leaked: every slot the capacity gate holds is accounted for by a live provider task
+   (the emulator's task log: queued or running) or by a job still running, and no closed job
+   is still queued at the gate (its `state` query after the jobs closed).
+
+7-10, what the provider billed against what we recorded and stored: `chaos.paid_work`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from chaos import paid_work
-from chaos.evidence import Evidence, JobEvidence, job_of_task
+from chaos.evidence import Evidence, JobEvidence, job_of_task, live_tasks
 from chaos.violations import Violation
 from seedance_pipeline.core.job_state import (
     BEFORE_THE_PROVIDER,
@@ -228,6 +232,36 @@ def states_only_forward(ev: Evidence) -> list[Violation]:
     return out
 
 
+def no_slot_leaked(ev: Evidence) -> list[Violation]:
+    if ev.gate is None:
+        return []
+    live = live_tasks(ev.tasks)
+    live_jobs = {job for job in live.values() if job}
+    out: list[Violation] = []
+    for holder in ev.gate.holders.values():
+        job = ev.jobs.get(holder.job_id)
+        if job is not None and job.status == "RUNNING":
+            continue  # a running job gives its slot back itself
+        if holder.task_id in live or holder.job_id in live_jobs:
+            continue  # the slot is its task's until the task ends
+        state = job.status if job else "not of this scenario"
+        task = holder.task_id or "none recorded"
+        kind = "orphan slot" if holder.orphan else "slot"
+        out.append(
+            Violation(
+                holder.job_id,
+                f"{kind} of {holder.model_id} still held (granted {holder.granted_at:%H:%M:%S}) "
+                f"with no live provider task (job {state}, task {task})",
+            )
+        )
+    for job_id, model_id in ev.gate.waiting_ids.items():
+        job = ev.jobs.get(job_id)
+        if job is None or job.status != "RUNNING":
+            state = job.status if job else "not of this scenario"
+            out.append(Violation(job_id, f"still queued at the gate for {model_id} (job {state})"))
+    return out
+
+
 INVARIANTS: dict[str, tuple[str, Invariant]] = {
     "terminal_within_deadline": (
         "every job terminal within its deadline",
@@ -261,6 +295,10 @@ INVARIANTS: dict[str, tuple[str, Invariant]] = {
     "no_open_multipart_uploads": (
         "no multipart upload left open in the bucket",
         paid_work.no_open_multipart_uploads,
+    ),
+    "no_slot_leaked": (
+        "no capacity slot leaked: every slot held has a live provider task",
+        no_slot_leaked,
     ),
 }
 

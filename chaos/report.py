@@ -76,6 +76,9 @@ class ScenarioResult:
     billed_tasks: int = 0
     billed_not_in_ledger: list[dict[str, Any]] = field(default_factory=list)
     """Tasks the provider billed that no ledger row records, with their job's ending."""
+    capacity: dict[str, Any] = field(default_factory=dict)
+    """The capacity gate after the jobs closed: slots held, jobs waiting, grants, refusals."""
+    required_kill_phases: list[str] = field(default_factory=lambda: list(REQUIRED_KILL_PHASES))
     jobs_lost: int = 0
     duplicate_billed: int = 0
     mismatched: int = 0
@@ -180,6 +183,12 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
             f"| billed, URL expired early by the provider | {len(s.provider_killed_urls)} "
             "(not judged: no fresh URL exists) |"
         )
+    if s.capacity:
+        c = s.capacity
+        lines.append(
+            f"| capacity gate after the jobs closed | {c['held_at_end']} slots held, "
+            f"{c['waiting_at_end']} waiting ({c['granted']} grants, {c['refusals']} refusals) |"
+        )
     for inv in s.invariants.values():
         lines.append(f"| {inv.title} | {_mark(inv.holds)} ({inv.violations} violations) |")
     last = f"last job closed at t+{s.wall_to_last_close:.0f} s"
@@ -212,7 +221,8 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
                 f"{k.restart_seconds:.1f} s |"
             )
         phases = ", ".join(f"{p} {n}" for p, n in s.kill_phases.items())
-        missing = [p for p in REQUIRED_KILL_PHASES if not s.kill_phases.get(p)]
+        required = s.required_kill_phases
+        missing = [p for p in required if not s.kill_phases.get(p)]
         covered = "yes" if not missing else f"no, never during {', '.join(missing)}"
         lines += [
             "",
@@ -220,9 +230,9 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
             "find_tasks or task_owners interrupted, or a job in `submitting`; wait = a job in "
             "`queued`/`running` or get_task interrupted; copy = copy_output; ledger = "
             "record_cost; manifest = write_manifest; route/resolve = breaker and model "
-            "resolution).",
+            "resolution; capacity = a job in `waiting_for_capacity`).",
             "",
-            f"Kills landed during submit, wait, copy and ledger write: **{covered}**.",
+            f"Kills landed during {_phase_list(required)}: **{covered}**.",
             "",
         ]
     events = [e for e in s.events if "SIGKILL" not in e]  # kills have their own table
@@ -250,6 +260,14 @@ def _scenario_md(s: ScenarioResult) -> list[str]:
             lines += [f"- `{v['subject']}`: {v['detail']}" for v in inv.examples]
             lines.append("")
     return lines
+
+
+PHASE_WORDS = {"ledger": "ledger write", "capacity": "the wait for capacity"}
+
+
+def _phase_list(phases: list[str]) -> str:
+    words = [PHASE_WORDS.get(p, p) for p in phases]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 def _suites_md(run: RunResult) -> list[str]:

@@ -26,6 +26,7 @@ from chaos.scenarios import FaultPhase, Scenario, injections
 from chaos.stack import ChaosStack
 from chaos.stored import Storage
 from seedance_pipeline.clients.jobs import start_job
+from seedance_pipeline.core.capacity import gate_id
 from seedance_pipeline.core.models import GenerationRequest, Outcome
 from seedance_pipeline.core.settings import Settings
 
@@ -36,6 +37,10 @@ SLACK_SECONDS = 150.0
 """Per job on top of its deadline: create retries (429 Retry-After), reconcile rounds, copies,
 and activities orphaned by a SIGKILL (they wait out their 60 s timeout before a retry)."""
 START_RETRY_SECONDS = 120.0
+GATE_LEASE_SECONDS = 20
+GATE_AUDIT_SECONDS = 5
+GATE_SETTLE_SECONDS = GATE_LEASE_SECONDS + 4 * GATE_AUDIT_SECONDS
+"""After the jobs closed: how long the gate may take to free what a check must free."""
 
 
 def worker_env() -> dict[str, str]:
@@ -44,6 +49,10 @@ def worker_env() -> dict[str, str]:
         "SEEDANCE_RETRIES__CREATE_TIMEOUT_SECONDS": "10",
         "SEEDANCE_RETRIES__RECONCILE_GRACE_SECONDS": "5",
         "SEEDANCE_RETRIES__HTTP_TIMEOUT_SECONDS": "10",
+        # A slot whose holder went quiet is checked after a lease: seconds here, not minutes,
+        # so the gate has settled when the invariants look at it.
+        "SEEDANCE_CAPACITY__LEASE_SECONDS": str(GATE_LEASE_SECONDS),
+        "SEEDANCE_CAPACITY__AUDIT_SECONDS": str(GATE_AUDIT_SECONDS),
     }
     for model in ("MINI", "FAST", "PRO"):
         env[f"SEEDANCE_MODELS__{model}__QUEUE_DEADLINE_SECONDS"] = str(QUEUE_DEADLINE)
@@ -140,8 +149,11 @@ async def _run(
     tag = f"{scenario.key}-{bench_jobs.run_tag()}"
     await asyncio.to_thread(stack.start_emulator, scenario.provider)
     config = bench_jobs.worker_config(
-        tag, expected_latency=scenario.provider.mean_latency, extra_env=worker_env()
+        tag,
+        expected_latency=scenario.provider.mean_latency,
+        extra_env=worker_env() | dict(scenario.worker_env),
     )
+    gate = gate_id("byteplus", config.extra_env["SEEDANCE_CAPACITY__SCOPE"])
     await asyncio.to_thread(stack.start_chaos_workers, config, scenario.deployment)
     settings = bench_jobs.settings_for(config)
     client = await stack.client()
@@ -179,6 +191,7 @@ async def _run(
     if scenario.reruns:
         await _rerun(client, settings, scenario, ids, ctx, everything)
     result.wall_to_last_close = round(time.monotonic() - t0, 1)
+    await _gate_settled(client, stack.emulator_url, gate, GATE_SETTLE_SECONDS)
     async with httpx.AsyncClient(base_url=stack.emulator_url, timeout=30) as http:
         stats = (await http.get("/_emulator/stats")).json()
         await http.put("/_emulator/faults", json=[])
@@ -192,6 +205,7 @@ async def _run(
         deadline_seconds=DEADLINE_SECONDS,
         slack_seconds=SLACK_SECONDS,
         task_queue=config.task_queue,
+        gate_id=gate,
     )
     found = invariants.check_all(ev)
     result.invariants = {
@@ -229,6 +243,8 @@ async def _run(
             "seconds": round(took[slowest], 1),
             "deadline_seconds": round(invariants.deadline_of(ev, ev.jobs[slowest]).total_seconds()),
         }
+    result.capacity = _gate_summary(ev)
+    result.required_kill_phases = list(scenario.kill_phases)
     result.provider_tasks = len(ev.tasks)
     result.billed_tasks = sum(1 for t in ev.tasks if int(t.get("billed_tokens") or 0) > 0)
     recorded = {r.provider_task_id for r in ev.ledger if r.billed}
@@ -273,6 +289,37 @@ def _storage(stack: ChaosStack, scenario: Scenario) -> Storage:
     if scenario.deployment.storage == "s3":
         return Storage(s3=stack.services.s3_client(), bucket=BUCKET, prefix=PREFIX)
     return Storage(root=stack.outputs)
+
+
+async def _gate_settled(client: Client, emulator_url: str, gate: str, within: float) -> None:
+    """Until every slot the gate holds has a live provider task and nobody waits (or `within`
+    seconds pass: the invariant then reports what is still held)."""
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        state = await evidence.query_gate(client, gate)
+        if state is None:
+            return
+        live = evidence.live_tasks(list((await bench_jobs.emulator_tasks(emulator_url)).values()))
+        owners = {job for job in live.values() if job}
+        held = [
+            h for h in state.holders.values() if h.task_id not in live and h.job_id not in owners
+        ]
+        if not held and not state.waiting_ids:
+            return
+        await asyncio.sleep(1.0)
+
+
+def _gate_summary(ev: evidence.Evidence) -> dict[str, Any]:
+    g = ev.gate
+    if g is None:
+        return {}
+    return {
+        "gate_id": f"capacity:{g.route}",
+        "held_at_end": len(g.holders),
+        "waiting_at_end": g.waiting(),
+        "granted": sum(s.granted_total for s in g.models.values()),
+        "refusals": g.refusals_total,
+    }
 
 
 def _unrecorded(ev: evidence.Evidence, task: dict[str, Any]) -> dict[str, Any]:

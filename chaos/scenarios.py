@@ -112,6 +112,10 @@ class Scenario:
     """Once every job has closed, this fraction of them is started again under the same job
     ID (`generate --rerun`), and the run waits for those too."""
     note: str = ""
+    worker_env: tuple[tuple[str, str], ...] = ()
+    """Settings of this scenario's worker on top of the runner's (e.g. the account class)."""
+    kill_phases: tuple[str, ...] = ("submit", "wait", "copy", "ledger")
+    """Where this scenario's worker kills must land (the report says whether they did)."""
 
     def smaller(self, jobs: int, **changes: Any) -> Scenario:
         rate = min(self.start_rate, max(1.0, jobs / 4))
@@ -291,6 +295,29 @@ PAID_WORK_NOTE = (
     "task to a task follower and records runs and claims (the job workflow's wiring)."
 )
 
+SLOW_CREATES = (
+    FaultPhase(
+        0,
+        (
+            {
+                "kind": "create_ambiguous",
+                "mode": "delay",
+                "delay_seconds": 2,
+                "probability": 0.5,
+                "name": "slow create (answered within the 10 s create timeout)",
+            },
+        ),
+    ),
+)
+"""Half the creates take 2 s (well inside the create timeout), so kills also land while a job
+holds a slot it has not yet turned into a provider task."""
+
+CAPACITY_PROVIDER = EmulatorSpec(
+    queue_seconds=0.3, run_seconds=2.7, jitter=0.3, unlimited=False, account="individual"
+)
+"""The published individual limits (3 running per model, 180 RPM, 120 queued): a burst of
+60 jobs keeps 5 holding slots (3 running, 2 queued at the provider) and the rest waiting."""
+
 FULL: tuple[Scenario, ...] = (
     Scenario(
         key="worker-kills",
@@ -305,6 +332,27 @@ FULL: tuple[Scenario, ...] = (
         "also land mid-submit and mid-copy (the creates count as `provider:create_ambiguous` "
         "hits, delay mode); every 4th kill holds the ledger's write lock first so it lands "
         "mid-write.",
+    ),
+    Scenario(
+        key="capacity-kills",
+        title="Worker SIGKILLed while jobs hold capacity slots and wait for them",
+        kind="process",
+        jobs=60,
+        start_rate=20.0,
+        faults=SLOW_CREATES,
+        disruptions=(
+            WorkerKills(count=8, min_gap=4.0, max_gap=8.0, first_after=3.0, ledger_every=0),
+        ),
+        last_frame_every=0,
+        provider=CAPACITY_PROVIDER,
+        worker_env=(("SEEDANCE_ROUTES__BYTEPLUS__ACCOUNT", "individual"),),
+        kill_phases=("capacity", "submit", "wait"),
+        note="A burst of 60 jobs on the published individual limits (3 running per model): at "
+        "every kill some jobs hold a slot (submitting, queued or running at the provider) and "
+        "the rest wait at the gate (`waiting_for_capacity`); half the creates are answered after "
+        "2 s (`provider:create_ambiguous` hits, delay mode) so kills also land mid-create. "
+        "Afterwards the gate's `state` must hold no slot without a live provider task and no "
+        "closed job in its queue.",
     ),
     Scenario(
         key="temporal-restart",

@@ -104,6 +104,7 @@ async def running_workers(
                 workflow_runner=WORKFLOW_RUNNER,
                 activities=acts.job_queue,
                 max_concurrent_activities=200,
+                max_cached_workflows=tq.max_cached_workflows,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             ),
             Worker(  # breakers and capacity gates: never queued behind job tasks

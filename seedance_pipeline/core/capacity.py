@@ -8,11 +8,20 @@ what it has learned. `CapacityGateWorkflow` makes one durable and shared by ever
 
 Admission, per model: no more than `concurrency + headroom` tasks in flight (the provider runs
 `concurrency` and a small queue of `headroom` hides the create latency), no more than the
-learned creates per minute, and never more queued at the provider, over all models, than the
-learned account cap. A refusal (429) is backpressure, not failure: the limit it names drops
-(multiplicative decrease) and the refused job goes back to the head of its lane; every create
-the provider accepts lets the learned limits climb back towards the configured ceilings
-(additive increase).
+learned creates per minute (in any minute, and paced: after a burst as deep as the model's
+slots, creates are spread at the learned rate), and never more queued at the provider, over
+all models, than the learned account cap. A refusal (429) is backpressure, not failure: the
+limit it names drops and the refused job goes back to the head of its lane; creates the
+provider accepts let the learned limits climb back towards the configured ceilings.
+
+Learning the rate (creates per minute) is AIMD with the window as evidence. A refused create
+says the provider's limit is below what our own window held, so a cut goes just under that
+(`RATE_MARGIN`), by at most `decrease` at once: from a ceiling 3x too high the rate is found
+in two cuts, and a refusal with a near-empty window (other clients on the account) halves
+it. Refusals of creates sent before a cut are the same news and teach nothing more. The
+climb back is additive per window: a minute of accepted creates at the learned rate adds
+`increase_share` of the ceiling, so the rate probes past the limit once in a while instead
+of a few creates after every cut.
 """
 
 from __future__ import annotations
@@ -23,6 +32,10 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 RPM_WINDOW = timedelta(seconds=60)
+RATE_MARGIN = 0.95
+"""A rate learned from the window is set this far under it: our grant times and the
+provider's arrival times differ by the create's latency, so a window exactly at the limit
+still draws the odd refusal."""
 PRIORITIES = range(1, 6)
 """1 is first (Temporal's convention); interactive jobs default to 2, batch rows to 4."""
 DEFAULT_PRIORITY = 3
@@ -66,9 +79,11 @@ class GateConfig(BaseModel):
     queued_per_account: int = Field(default=120, ge=1)
     headroom_per_model: int = Field(default=2, ge=0)
     decrease: float = Field(default=0.5, gt=0, lt=1)
-    """Learned limit x this on a refusal."""
+    """A refusal cuts a learned limit to at least this share of it (the rate: just under the
+    window a refusal saw, when that cuts less)."""
     increase_share: float = Field(default=0.02, gt=0, le=1)
-    """Each accepted create adds this share of the ceiling back to a learned limit."""
+    """Share of the ceiling given back to a learned limit per minute of accepted creates at
+    the learned rate (the rate), per accepted create (the account's queued cap)."""
     lease_seconds: float = Field(default=300.0, gt=0)
     """A holder not heard from this long is checked (is its job alive, its task running?)."""
     audit_seconds: float = Field(default=60.0, gt=0)
@@ -103,6 +118,16 @@ class ModelState(BaseModel):
     grants: list[datetime] = Field(default_factory=list)
     """Grant times within the last minute (the creates-per-minute window)."""
     paused_until: datetime | None = None
+    pace: float = 0.0
+    paced_at: datetime | None = None
+    """The pace's bucket (creates it allows) as of `paced_at`; None: full."""
+    rate_cut_at: datetime | None = None
+    """When a refusal last lowered the learned rate: creates granted before it were sent at
+    the old rate, and their refusals teach nothing new."""
+    rate_bound: float | None = None
+    """The fewest creates a refusal of the last minute saw in the provider's window, less
+    one: the provider's limit is at most this (less, when other clients share the account)."""
+    rate_bound_at: datetime | None = None
     refusals: dict[str, int] = Field(default_factory=dict)
     granted_total: int = 0
     lanes: dict[int, dict[str, list[Waiter]]] = Field(default_factory=dict)
@@ -196,8 +221,7 @@ class Gate(BaseModel):
             self.queued_learned = max(1.0, min(self.queued_learned, queued) * self.config.decrease)
             self.queued_paused_until = _later(self.queued_paused_until, pause)
         else:
-            # Our own window says little (the account may have other clients): halve the rate.
-            state.rpm_learned = max(1.0, state.rpm_learned * self.config.decrease)
+            self._learn_rate(state, holder.granted_at, now)
             state.paused_until = _later(state.paused_until, pause)
         waiter = Waiter(
             job_id=job_id,
@@ -208,6 +232,24 @@ class Gate(BaseModel):
         )
         self.request(waiter, state.limits, first=True)
         return limit
+
+    def _learn_rate(self, state: ModelState, granted_at: datetime, now: datetime) -> None:
+        """A create granted at `granted_at` was refused for the rate: lower the learned one,
+        just under the tightest window a refusal of the last minute saw (the provider's limit
+        is below it), but by at most `decrease` at once (a refusal with a near-empty window
+        means other clients, not a limit of zero)."""
+        # The provider's window when the refused create arrived: our creates of the minute up
+        # to it, itself included (not those granted since, while its answer was on its way).
+        seen = sum(1 for t in state.grants if granted_at - RPM_WINDOW < t <= granted_at)
+        fresh = state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
+        if not fresh or state.rate_bound is None or seen - 1 <= state.rate_bound:
+            state.rate_bound, state.rate_bound_at = float(seen - 1), now
+        if state.rate_cut_at is not None and granted_at < state.rate_cut_at:
+            return  # sent at the old rate: the last cut already answered this refusal
+        under_window = min(state.rpm_learned, state.rate_bound) * RATE_MARGIN
+        learned = max(state.rpm_learned * self.config.decrease, under_window)
+        state.rpm_learned = max(1.0, learned)
+        state.rate_cut_at = now
 
     def withdraw(self, job_id: str) -> None:
         """A waiting job gave up (cancelled, or its wait bound passed)."""
@@ -238,8 +280,10 @@ class Gate(BaseModel):
         in_flight = sum(1 for h in self.holders.values() if h.model_id == state.model_id)
         if in_flight >= state.limits.concurrency + self.config.headroom_per_model:
             return Limit.CONCURRENCY
-        if (state.paused_until and now < state.paused_until) or len(state.grants) >= int(
-            state.rpm_learned
+        if (
+            (state.paused_until and now < state.paused_until)
+            or len(state.grants) >= int(state.rpm_learned)
+            or self._pace(state, now) < 1
         ):
             return Limit.RPM
         queued_after = self.queued_at_provider() + (
@@ -267,6 +311,9 @@ class Gate(BaseModel):
                 continue
             if state.grants and len(state.grants) >= int(state.rpm_learned):
                 times.append(state.grants[0] + RPM_WINDOW)
+            short = 1 - self._pace(state, now)
+            if short > 0:
+                times.append(now + timedelta(seconds=short * 60 / state.rpm_learned))
             if state.paused_until and state.paused_until > now:
                 times.append(state.paused_until)
             if self.queued_paused_until and self.queued_paused_until > now:
@@ -310,7 +357,17 @@ class Gate(BaseModel):
 
     # ---- internals -------------------------------------------------------------------------
 
+    def _pace(self, state: ModelState, now: datetime) -> float:
+        """Creates the pace allows now: a bucket as deep as the model's slots (the burst a
+        burst start needs), refilled at the learned rate."""
+        depth = float(state.limits.concurrency + self.config.headroom_per_model)
+        if state.paced_at is None:
+            return depth
+        refill = (now - state.paced_at).total_seconds() * state.rpm_learned / 60
+        return min(depth, state.pace + refill)
+
     def _grant(self, state: ModelState, waiter: Waiter, now: datetime) -> Grant:
+        state.pace, state.paced_at = self._pace(state, now) - 1, now
         self.holders[waiter.job_id] = Holder(
             job_id=waiter.job_id,
             model_id=state.model_id,
@@ -327,8 +384,11 @@ class Gate(BaseModel):
         """The provider took a create: let the learned limits climb back towards the ceilings."""
         state = self.models.get(model_id)
         if state is not None:
-            step = self.config.increase_share * state.limits.rpm
-            state.rpm_learned = min(float(state.limits.rpm), state.rpm_learned + step)
+            # Per window, not per create: `rpm_learned` accepted creates (a minute at the
+            # learned rate) add `increase_share` of the ceiling.
+            ceiling = float(state.limits.rpm)
+            step = self.config.increase_share * ceiling / max(1.0, state.rpm_learned)
+            state.rpm_learned = min(ceiling, state.rpm_learned + step)
         ceiling = float(self.config.queued_per_account)
         self.queued_learned = min(
             ceiling, self.queued_learned + self.config.increase_share * ceiling

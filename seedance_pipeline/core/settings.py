@@ -311,6 +311,11 @@ class TemporalSettings(_Frozen):
     entity_task_queue: str = ""
     """Where the shared entities run (the model breakers and the capacity gates); empty:
     `<task_queue>-entities`. Their own queue, so they never wait behind hundreds of job tasks."""
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    """Job workflows a worker keeps in memory (the SDK's sticky cache; its default is 1,000).
+    Past it, the least recently used job is evicted and replayed from its history on its next
+    event: jobs waiting for capacity or for the provider then cost history on the server,
+    not memory in the worker (docs/benchmarks.md, "Capacity": RSS per 1,000 waiting jobs)."""
 
     @property
     def entity_queue(self) -> str:

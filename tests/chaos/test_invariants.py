@@ -14,11 +14,13 @@ from chaos.invariants import (
     INVARIANTS,
     check_all,
     no_orphan_ledger_rows,
+    no_slot_leaked,
     one_billed_task_per_job,
     states_only_forward,
     succeeded_jobs_complete,
     terminal_within_deadline,
 )
+from seedance_pipeline.core.capacity import Gate, Holder, ModelLimits, Waiter
 from seedance_pipeline.core.models import (
     Attempt,
     GenerationRequest,
@@ -152,6 +154,9 @@ def subjects(violations: list[Any]) -> set[str]:
 
 def test_clean_evidence_holds_every_invariant() -> None:
     assert check_all(clean()) == {key: [] for key in INVARIANTS}
+    with_gate = clean()
+    with_gate.gate = Gate(route="byteplus")  # every slot given back, nobody waiting
+    assert check_all(with_gate) == {key: [] for key in INVARIANTS}
 
 
 def test_prompt_names_the_job_of_each_task() -> None:
@@ -285,3 +290,61 @@ def test_a_record_timeline_moving_backwards_is_reported() -> None:
     assert record is not None
     record.timeline = [*record.timeline[:3], record.timeline[1], *record.timeline[3:]]
     assert any("record timeline moved" in v.detail for v in states_only_forward(ev))
+
+
+# ---- capacity slots ----------------------------------------------------------------------
+
+
+def gate_holding(*holders: Holder, waiting: tuple[str, ...] = ()) -> Gate:
+    g = Gate(route="byteplus")
+    for h in holders:
+        g.holders[h.job_id] = h
+    for job_id in waiting:
+        waiter = Waiter(job_id=job_id, model_id="m", since=T0)
+        g.request(waiter, ModelLimits(concurrency=3, rpm=180))
+    return g
+
+
+def holder(job_id: str, task_id: str | None = None, *, orphan: bool = False) -> Holder:
+    return Holder(
+        job_id=job_id, model_id="m", granted_at=T0, heard_at=T0, task_id=task_id, orphan=orphan
+    )
+
+
+def test_a_slot_held_after_its_job_closed_and_its_task_ended_is_leaked() -> None:
+    ev = clean()
+    ev.gate = gate_holding(holder("j1", "t1"))  # t1 succeeded, j1 completed
+    found = no_slot_leaked(ev)
+    assert subjects(found) == {"j1"}
+    assert "no live provider task (job COMPLETED, task t1)" in found[0].detail
+
+
+def test_a_slot_whose_task_still_runs_is_the_tasks_not_a_leak() -> None:
+    ev = clean()
+    ev.tasks.append(task("t9", "j1", billed=0, status="running"))
+    ev.gate = gate_holding(holder("j1", "t9", orphan=True))
+    assert no_slot_leaked(ev) == []
+    # its task ID unknown to the gate (killed mid-create): the task log names the job
+    ev.gate = gate_holding(holder("j1"))
+    assert no_slot_leaked(ev) == []
+
+
+def test_a_running_job_holds_its_slot_itself() -> None:
+    ev = clean()
+    ev.jobs["j2"].status = "RUNNING"
+    ev.gate = gate_holding(holder("j2", "t2"), waiting=("j2",))
+    assert no_slot_leaked(ev) == []
+
+
+def test_a_closed_job_still_queued_at_the_gate_and_a_stranger_are_reported() -> None:
+    ev = clean()
+    ev.gate = gate_holding(holder("ghost", "t404"), waiting=("j2",))
+    found = {v.subject: v.detail for v in no_slot_leaked(ev)}
+    assert found["j2"] == "still queued at the gate for m (job COMPLETED)"
+    assert "job not of this scenario" in found["ghost"]
+
+
+def test_no_gate_no_slots_to_leak() -> None:
+    ev = clean()
+    ev.gate = None
+    assert no_slot_leaked(ev) == []

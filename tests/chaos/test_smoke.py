@@ -25,6 +25,7 @@ INVARIANT_KEYS = {
     "billed_videos_stored",
     "money_recorded_equals_billed",
     "no_open_multipart_uploads",
+    "no_slot_leaked",
 }
 
 

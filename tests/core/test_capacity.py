@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from seedance_pipeline.core.capacity import (
     Gate,
     GateConfig,
@@ -57,8 +59,9 @@ class TestAdmission:
         for i in range(5):
             ask(g, f"j{i}")
         granted(g)
-        g.release("j0", task_id="t0", still_running=False, now=T0)
-        assert granted(g) == ["j4"]
+        later = T0 + timedelta(seconds=1)  # a task later: the pace (180/min) has refilled
+        g.release("j0", task_id="t0", still_running=False, now=later)
+        assert granted(g, later) == ["j4"]
 
     def test_models_have_their_own_slots(self) -> None:
         g = gate()
@@ -84,6 +87,22 @@ class TestAdmission:
         assert g.blocked_by(g.models[MINI], T0) == Limit.RPM
         assert g.next_wake(T0) == T0 + timedelta(seconds=60)
         assert granted(g, T0 + timedelta(seconds=61)) == ["j2", "j3"]
+
+    def test_creates_are_paced_at_the_learned_rate_after_a_burst(self) -> None:
+        """A minute's creates are spread over the minute once the first burst (the model's
+        slots) is out: a window that admits them in clumps sees the clump age out at once a
+        minute later, and the provider, whose clock is the creates' arrival, refuses the lot."""
+        g = gate(headroom_per_model=1)
+        fast = ModelLimits(concurrency=5, rpm=600)  # 10 creates a second
+        for i in range(20):
+            ask(g, f"j{i}", limits=fast)
+        assert len(granted(g)) == 6  # the slots: 5 + 1
+        for i in range(6):
+            g.release(f"j{i}", task_id=f"t{i}", still_running=False, now=T0)
+        assert granted(g) == []  # slots free, but the pace allows no second clump
+        assert g.blocked_by(g.models[MINI], T0) == Limit.RPM
+        assert g.next_wake(T0) == T0 + timedelta(seconds=0.1)
+        assert granted(g, T0 + timedelta(seconds=0.25)) == ["j6", "j7"]
 
     def test_the_account_queue_cap_spans_every_model(self) -> None:
         g = gate(queued_per_account=2, headroom_per_model=5)
@@ -138,27 +157,65 @@ class TestRefusals:
         assert limit_of_refusal("RateLimitExceeded.EndpointRPMExceeded") == Limit.RPM
         assert limit_of_refusal("SomethingNew") == Limit.RPM
 
-    def test_an_rpm_refusal_halves_the_learned_rate_and_requeues_at_the_head(self) -> None:
+    @staticmethod
+    def _minute_of_creates(g: Gate, n: int, rpm: int = 300) -> None:
+        """`n` creates granted in one window (a ceiling of `rpm`, no concurrency limit)."""
+        for i in range(n):
+            ask(g, f"j{i}", limits=ModelLimits(concurrency=1000, rpm=rpm))
+        assert len(granted(g)) == n
+
+    def test_an_rpm_refusal_halves_at_most_and_requeues_at_the_head(self) -> None:
         g = gate()
-        for i in range(12):
-            ask(g, f"j{i}", limits=ModelLimits(concurrency=100, rpm=100))
-        assert len(granted(g)) == 12
-        g.refused("j11", "ModelAccountRpmRateLimitExceeded", 5.0, T0)
+        self._minute_of_creates(g, 41)
+        g.refused("j40", "ModelAccountRpmRateLimitExceeded", 5.0, T0)
         state = g.models[MINI]
-        assert state.rpm_learned == 50  # 100 x 0.5
-        assert g.place("j11") == 1
+        assert state.rpm_learned == 150  # the window says <= 40, but one cut is at most x0.5
+        assert g.place("j40") == 1
         assert state.paused_until == T0 + timedelta(seconds=5)
         assert g.blocked_by(state, T0) == Limit.RPM
 
-    def test_accepted_creates_let_the_rate_climb_back(self) -> None:
+    def test_cuts_go_on_until_just_under_the_tightest_window_a_refusal_saw(self) -> None:
+        """Creates granted after a cut and refused again: the limit is below the window. The
+        first refusal saw 41 of our creates in the minute (limit <= 40); later ones see more,
+        because refused creates count in the provider's window too, and must not loosen that
+        bound. Each cut halves at most, and the last lands just under the bound instead of at
+        a fraction of the ceiling (from which it would take a window per halving, with
+        refusals each time, to come down to the limit)."""
         g = gate()
-        ask(g, "j0", limits=ModelLimits(concurrency=100, rpm=100))
-        granted(g)
-        g.refused("j0", "ModelAccountRpmRateLimitExceeded", None, T0)
+        self._minute_of_creates(g, 41)
+        g.refused("j40", "ModelAccountRpmRateLimitExceeded", None, T0)
+        learned = []
+        for n in (1, 2):
+            later = T0 + timedelta(seconds=1 + n)
+            assert granted(g, later) == ["j40"]
+            g.refused("j40", "ModelAccountRpmRateLimitExceeded", None, later)
+            learned.append(g.models[MINI].rpm_learned)
+        assert learned == [75, pytest.approx(40 * 0.95)]
+
+    def test_refusals_of_creates_sent_before_the_cut_teach_nothing_more(self) -> None:
+        """Creates granted before the first refusal came back were sent at the old rate; their
+        refusals are the same news. Cutting again for each would leave the rate far below the
+        provider's limit for a whole window (the sawtooth the capacity benchmark measured)."""
+        g = gate()
+        self._minute_of_creates(g, 44)
+        g.refused("j41", "ModelAccountRpmRateLimitExceeded", None, T0 + timedelta(seconds=1))
+        learned = g.models[MINI].rpm_learned
+        for job in ("j42", "j43"):
+            g.refused(job, "ModelAccountRpmRateLimitExceeded", None, T0 + timedelta(seconds=2))
+        assert g.models[MINI].rpm_learned == learned
+
+    def test_accepted_creates_climb_back_a_share_of_the_ceiling_per_minute(self) -> None:
+        """Additive increase per window, not per create: a minute of creates at the learned
+        rate adds `increase_share` of the ceiling, so the rate probes upward slowly instead
+        of passing the provider's limit again a few creates after each cut."""
+        g = gate()
+        self._minute_of_creates(g, 100, rpm=100)
+        g.refused("j99", "ModelAccountRpmRateLimitExceeded", None, T0)
         before = g.models[MINI].rpm_learned
-        granted(g, T0 + timedelta(seconds=61))
-        g.release("j0", task_id="t0", still_running=False, now=T0)
-        assert g.models[MINI].rpm_learned == before + 2  # 2% of 100
+        assert before == 94.05  # 99 x 0.95, above the x0.5 floor
+        for i in range(94):  # one minute of accepted creates at the learned rate
+            g.release(f"j{i}", task_id=f"t{i}", still_running=False, now=T0)
+        assert g.models[MINI].rpm_learned == pytest.approx(before + 2, rel=0.02)  # 2% of 100
 
     def test_a_queue_refusal_lowers_the_account_cap(self) -> None:
         g = gate(headroom_per_model=50)
