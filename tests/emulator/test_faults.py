@@ -330,6 +330,17 @@ async def test_get_5xx(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{CREATE}/{task_id}")).status_code == 200
 
 
+async def test_list_5xx(emu: EmulatorHandle, client: httpx.AsyncClient) -> None:
+    """The list fails on its own (a GET of the task still answers): the read API's other half."""
+    task_id = await create(client, body())
+    await emu.aset_faults([{"kind": "list_5xx", "max_hits": 1, "status": 502}])
+    first = await client.get(CREATE)
+    assert first.status_code == 502
+    assert first.json()["error"]["code"] == "InternalServiceError"
+    assert (await client.get(f"{CREATE}/{task_id}")).status_code == 200
+    assert task_id in [t["id"] for t in (await client.get(CREATE)).json()["items"]]
+
+
 @pytest.mark.parametrize(
     ("shape", "check"),
     [
