@@ -158,7 +158,7 @@ async def test_a_waiting_job_that_is_cancelled_leaves_no_trace_at_the_gate(clien
         await _until(lambda: _waiting(client, script, 1), "waiter queued")
         await waiter.cancel()
         ran = await finish(waiter)
-        assert ran.record.outcome == Outcome.CANCELLED
+        assert ran.record.outcome == Outcome.CANCELLED, (ran.record.error, ran.record.notes)
         await _until(lambda: _waiting(client, script, 0), "withdrawn")
         await holder.cancel()
         await finish(holder)
