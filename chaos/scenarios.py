@@ -226,17 +226,24 @@ EVERYTHING = (
 )
 """Every provider storm at once, at slightly lower rates where they would starve the run."""
 
+
+def _slow_create(probability: float) -> dict[str, Any]:
+    """Creates answered after 2 s: well inside the worker's create timeout, so not ambiguous
+    unless a kill lands in them (counted as `provider:create_ambiguous` hits, delay mode)."""
+    return {
+        "kind": "create_ambiguous",
+        "mode": "delay",
+        "delay_seconds": 2,
+        "probability": probability,
+        "name": "slow create (answered within the 10 s create timeout)",
+    }
+
+
 SLOW_CREATES_AND_COPIES = (
     FaultPhase(
         0,
         (
-            {
-                "kind": "create_ambiguous",
-                "mode": "delay",
-                "delay_seconds": 2,
-                "probability": 0.3,
-                "name": "slow create (answered within the 10 s create timeout)",
-            },
+            _slow_create(0.3),
             {"kind": "slow_download", "bytes_per_second": 300_000, "probability": 0.3},
         ),
     ),
@@ -259,13 +266,7 @@ SLOW_MULTIPART_COPIES = (
     FaultPhase(
         0,
         (
-            {
-                "kind": "create_ambiguous",
-                "mode": "delay",
-                "delay_seconds": 2,
-                "probability": 0.3,
-                "name": "slow create (answered within the 10 s create timeout)",
-            },
+            _slow_create(0.3),
             {"kind": "slow_download", "bytes_per_second": 4_000_000, "probability": 0.6},
         ),
     ),
@@ -298,15 +299,7 @@ PAID_WORK_NOTE = (
 SLOW_CREATES = (
     FaultPhase(
         0,
-        (
-            {
-                "kind": "create_ambiguous",
-                "mode": "delay",
-                "delay_seconds": 2,
-                "probability": 0.5,
-                "name": "slow create (answered within the 10 s create timeout)",
-            },
-        ),
+        (_slow_create(0.5),),
     ),
 )
 """Half the creates take 2 s (well inside the create timeout), so kills also land while a job

@@ -154,29 +154,21 @@ def copy_options(plan: CopyRetry) -> Options:
     )
 
 
-POLL_GET = Options(
-    timedelta(seconds=30),
-    RetryPolicy(
+def _quick_read(non_retryable: list[str]) -> RetryPolicy:
+    return RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         maximum_attempts=3,
-        non_retryable_error_types=[*et.FINAL_GET_ERRORS],
-    ),
-)
+        non_retryable_error_types=non_retryable,
+    )
+
+
+POLL_GET = Options(timedelta(seconds=30), _quick_read([*et.FINAL_GET_ERRORS]))
 """One read of a task being waited for (the job's wait, the follower): a few quick retries,
 then the poll loop itself is the retry, on timers that hold no activity slot through an
 outage of minutes or hours."""
-POLL_LIST = Options(
-    timedelta(seconds=60),
-    RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=10),
-        maximum_attempts=3,
-        non_retryable_error_types=[et.PROVIDER_AUTH],
-    ),
-)
+POLL_LIST = Options(timedelta(seconds=60), _quick_read([et.PROVIDER_AUTH]))
 """The provider's list read in place of a GET that got no usable answer (the job's wait): as
 quick as `POLL_GET`, since the wait's next poll is the retry."""
 START_FOLLOWER = Options(
