@@ -314,13 +314,14 @@ CAPACITY_PROVIDER = EmulatorSpec(
 FULL: tuple[Scenario, ...] = (
     Scenario(
         key="worker-kills",
-        title="Worker SIGKILLed at random moments, restarted each time",
+        title="Worker SIGKILLed at random moments, restarted each time (two workers, S3, Postgres)",
         kind="process",
         jobs=120,
         start_rate=1.0,
         faults=SLOW_CREATES_AND_COPIES,
         disruptions=(WorkerKills(count=16, min_gap=4.0, max_gap=9.0),),
         provider=PROVIDER_BIG_VIDEOS,
+        deployment=DEPLOYED,
         note="30% of creates are answered after 2 s and 30% of copies slowed to ~2 s so kills "
         "also land mid-submit and mid-copy (the creates count as `provider:create_ambiguous` "
         "hits, delay mode); every 4th kill holds the ledger's write lock first so it lands "
