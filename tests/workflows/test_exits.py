@@ -261,7 +261,10 @@ async def test_a_refused_cancel_at_the_queue_deadline_waits_on_for_the_task(
     assert any("cancel refused: it left the queue, waiting on" in n for n in ran.record.notes)
 
 
-async def test_execution_deadline_ends_the_job_without_a_cancel(client: Client) -> None:
+async def test_execution_deadline_ends_the_job_and_hands_the_running_task_over(
+    client: Client,
+) -> None:
+    """No cancel (the provider cannot cancel a running task); its follower takes it."""
     short = {
         a: model(a, execution_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
         for a in ("mini", "fast", "pro")
@@ -270,6 +273,7 @@ async def test_execution_deadline_ends_the_job_without_a_cancel(client: Client) 
     ran = await run_job(client, script)
     assert ran.record.error and ran.record.error.code == "ExecutionDeadlineExceeded"
     assert script.cancelled == []
+    assert [f.task_id for f in script.followed] == ["t1"]
 
 
 async def _cancel_when(client: Client, script: Script, status: str) -> tuple[Script, object]:
@@ -416,14 +420,3 @@ async def test_an_ambiguous_end_follows_every_candidate_as_unattributed(client: 
     assert ran.record.error and ran.record.error.code == "AmbiguousSubmit"
     assert sorted(f.task_id for f in script.followed) == ["a", "b"]
     assert all(f.unattributed_candidates == [ran.record.job_id] for f in script.followed)
-
-
-async def test_an_execution_deadline_hands_the_running_task_over(client: Client) -> None:
-    short = {
-        a: model(a, execution_deadline_seconds=1, poll_min_seconds=1, poll_max_seconds=1)
-        for a in ("mini", "fast", "pro")
-    }
-    script = Script(models=short, gets={"t1": [task("t1", "running")]})
-    ran = await run_job(client, script)
-    assert ran.record.error and ran.record.error.code == "ExecutionDeadlineExceeded"
-    assert [f.task_id for f in script.followed] == ["t1"]
