@@ -24,13 +24,6 @@ MB = 1_000_000
 """Decimal megabytes, as the targets are written (400 MB, 64 MB); the report says MB."""
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago (the child binds it right after)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)

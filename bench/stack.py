@@ -25,10 +25,11 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.procs import Proc, cpu_seconds, free_port, http_ok, port_open
+from bench.procs import Proc, cpu_seconds, http_ok, port_open
 from seedance_pipeline.core.search_attributes import dev_server_flags
 from seedance_pipeline.emulator.wiring import emulated_env
 from seedance_pipeline.stack.binaries import sqlite_file_flags, temporal_cli
+from seedance_pipeline.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_IGNORE = shutil.ignore_patterns(

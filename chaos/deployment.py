@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 import httpx
 
-from bench.procs import Proc, free_port
+from bench.procs import Proc
 from seedance_pipeline.stack import postgres as pg
+from seedance_pipeline.stack.ports import free_port
 
 BUCKET = "chaos-outputs"
 PREFIX = "videos"

@@ -19,10 +19,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from bench.procs import Proc, free_port, http_ok, port_open
+from bench.procs import Proc, http_ok, port_open
 from bench.stack import BenchStack, WorkerConfig
 from chaos.deployment import Deployment, Services
 from chaos.proxy import CuttableProxy
+from seedance_pipeline.stack.ports import free_port
 
 
 class ChaosStack(BenchStack):

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -22,12 +21,6 @@ from seedance_pipeline.clients.temporal_client import with_pydantic
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
 from seedance_pipeline.core.search_attributes import ALL_KEYS
 from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 
 from bench import jobs
 from bench.plan import Plan
-from bench.procs import free_port, http_ok
+from bench.procs import http_ok
 from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack
 from bench.stats import median, ratio
@@ -29,6 +29,7 @@ from seedance_pipeline.api.keys import hash_key, new_key
 from seedance_pipeline.api_client import AsyncSeedanceClient, JobCreate
 from seedance_pipeline.clients.jobs import start_job
 from seedance_pipeline.config.loader import load_settings
+from seedance_pipeline.stack.ports import free_port
 
 TARGET_RATIO = 0.5
 IN_FLIGHT = 32

@@ -26,7 +26,6 @@ from bench.procs import (
     MB,
     Proc,
     cpu_seconds,
-    free_port,
     peak_rss_bytes,
     reset_peak_rss,
     rss_bytes,
@@ -36,6 +35,7 @@ from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack, EmulatorSpec
 from bench.stats import median
 from seedance_pipeline.core.models import Outcome
+from seedance_pipeline.stack.ports import free_port
 
 TARGET_RATIO = 0.80
 TARGET_GROWTH_MB = 64.0

@@ -11,11 +11,13 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from seedance_pipeline.clients.failures import Refused, root_message
 from seedance_pipeline.clients.jobs import (
     QUERY_TIMEOUT,
+    JobFinished,
     handle_for,
     job_status,
     known_job,
@@ -25,6 +27,7 @@ from seedance_pipeline.clients.jobs import (
 )
 from seedance_pipeline.clients.pollers import require_worker
 from seedance_pipeline.core import search_attributes as sa
+from seedance_pipeline.core.error_types import JOB_FINISHED
 from seedance_pipeline.core.models import ExtendRequest, GenerationRequest, JobRecord
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.workflows.generation import GenerationWorkflow
@@ -93,7 +96,11 @@ async def extend_job(client: Client, job_id: str, minutes: int) -> JobRecord:
                 GenerationWorkflow.extend, ExtendRequest(minutes=minutes), rpc_timeout=QUERY_TIMEOUT
             )
     except WorkflowUpdateFailedError as exc:
-        raise Refused(root_message(exc.cause)) from None
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == JOB_FINISHED:
+            # Its outcome is decided while its workflow still closes (a follower takes its task).
+            raise JobFinished(job_id, str(cause.details[0]), None) from None
+        raise Refused(root_message(cause)) from None
     except RPCError as exc:
         if not unanswered(exc):
             raise

@@ -28,6 +28,8 @@ an import error. The tree, by who raises and what the workflow does with it:
         FOLLOWER_INPUT_INVALID
     the workflow itself                             -> fails the run with the reason
         INVARIANT_BROKEN, BREAKER_INVALID, GATE_INVALID
+    an update a finished job refuses                -> the client says "already finished"
+        JOB_FINISHED
     a job that does not succeed fails its workflow with its Outcome value as the type
     completion webhook to the application           -> retried with backoff (up to 24 h) or
                                                        given up; never changes the outcome
@@ -74,6 +76,9 @@ INVARIANT_BROKEN: Final = "InvariantBroken"
 """A bug: workflow state that must not happen. Fails the run loudly instead of its task forever."""
 BREAKER_INVALID: Final = "BreakerInvalid"
 GATE_INVALID: Final = "GateInvalid"
+JOB_FINISHED: Final = "JobFinished"
+"""The job's outcome is decided, though its workflow may still be closing (handing its task on
+to a follower, say): an update is refused with the outcome as its one detail."""
 
 APP_WEBHOOK_FAILED: Final = "AppWebhookFailed"
 """The application's endpoint answered non-2xx (or not at all): try again later."""

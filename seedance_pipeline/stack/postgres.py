@@ -20,13 +20,14 @@ import hashlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from seedance_pipeline.stack.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout: .data/ and examples/ live there
 SUPERUSER = "seedance"
@@ -167,7 +168,7 @@ def start(data_dir: Path, port: int | None = None) -> Server:
         )
     last = ""
     for _ in range(3 if port is None else 1):  # a free port can be taken before we bind it
-        port_now = port if port is not None else _free_port()
+        port_now = port if port is not None else free_port()
         options = (
             f"-h 127.0.0.1 -p {port_now} -k {data_dir} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=50"
@@ -232,12 +233,6 @@ def _prepare(data_dir: Path) -> None:
     if os.geteuid() == 0:
         user = pwd.getpwnam(SERVICE_USER)
         os.chown(data_dir, user.pw_uid, user.pw_gid)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _log_tail(data_dir: Path) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
+    from seedance_pipeline.workflows import signals
     from seedance_pipeline.workflows.payloads import one
 
 GRANTED_SIGNAL = "capacity_granted"
@@ -151,11 +152,7 @@ class CapacityGateWorkflow:
 
     async def _deliver(self, grant: Grant) -> None:
         message = CapacityGranted(model_id=grant.model_id, at=grant.at)
-        try:
-            await workflow.get_external_workflow_handle(grant.job_id).signal(
-                GRANTED_SIGNAL, message
-            )
-        except FailureError:  # the job is gone: its slot is free at once
+        if not await signals.signal(grant.job_id, GRANTED_SIGNAL, message):  # the job is gone
             self._require().release(
                 grant.job_id, task_id=None, still_running=False, now=workflow.now()
             )
@@ -176,11 +173,7 @@ class CapacityGateWorkflow:
             limit_value=g.limit_value(state, blocked),
             estimate_seconds=round(ahead * per_slot, 1),
         )
-        try:
-            await workflow.get_external_workflow_handle(waiter.job_id).signal(
-                WAITING_SIGNAL, notice
-            )
-        except FailureError:
+        if not await signals.signal(waiter.job_id, WAITING_SIGNAL, notice):
             g.withdraw(waiter.job_id)
 
     def _timeout(self) -> timedelta | None:

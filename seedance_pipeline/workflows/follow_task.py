@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.models import ProviderTask, TaskRef
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
+    from seedance_pipeline.workflows import signals
     from seedance_pipeline.workflows.follow_settle import How, settle
 
 MIN_WAIT_SECONDS = 1.0
@@ -159,9 +160,7 @@ async def release_capacity(inp: FollowTaskInput) -> None:
     if inp.capacity_gate_id is None or inp.capacity_holder_id is None:
         return
     release = CapacityRelease(job_id=inp.capacity_holder_id, task_id=inp.task_id)
-    try:
-        await workflow.get_external_workflow_handle(inp.capacity_gate_id).signal("release", release)
-    except FailureError:
+    if not await signals.signal(inp.capacity_gate_id, "release", release):
         note(inp, f"capacity gate {inp.capacity_gate_id} is gone; no slot to release")
         return
     note(inp, f"capacity slot of {inp.capacity_holder_id} released at {inp.capacity_gate_id}")

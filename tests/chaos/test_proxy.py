@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from chaos.proxy import CuttableProxy
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.models import GenerationRequest, JobState
 from seedance_pipeline.emulator.testing import EmulatorHandle
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 from tests.pipeline.conftest import (
     API_KEY,
     CALLBACK_SECRET,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_NAMES = (

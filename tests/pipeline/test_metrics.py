@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from seedance_pipeline.core import metric_names as names
 from seedance_pipeline.core.models import GenerationRequest, Outcome
+from seedance_pipeline.stack.ports import free_port
 from seedance_pipeline.worker import running_workers
-from tests.conftest import free_port
 from tests.pipeline.conftest import PipelineFactory
 
 

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from seedance_pipeline.core.search_attributes import ALL_KEYS
 from seedance_pipeline.emulator.testing import EmulatorHandle
 from seedance_pipeline.stack.binaries import temporal_cli
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_overrides, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from seedance_pipeline.adapters.stack_record import read_record
+from seedance_pipeline.stack.ports import free_port
 from tests.clients.support import ROOT, CliResult, plain_env, starter_sync
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from seedance_pipeline.core.models import ProviderCallback
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 
 SECRET = b"webhook-test-secret-0123456789"
 OTHER_SECRET = b"some-other-secret-9876543210"

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from seedance_pipeline.clients.temporal_client import connect, with_pydantic
 from seedance_pipeline.core.callback_token import make_token
 from seedance_pipeline.stack.binaries import temporal_cli
+from seedance_pipeline.stack.ports import free_port
 from seedance_pipeline.webhook.app import create_app
-from tests.conftest import free_port
 from tests.webhook.support import SECRET, CallbackRecorder, new_job_id, serve, task_body
 
 

@@ -13,7 +13,7 @@ import httpx
 from temporalio.client import Client
 
 from seedance_pipeline.core.callback_token import make_token
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 from tests.webhook.support import SECRET, CallbackRecorder, new_job_id, task_body
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ on a fresh queue and returns its record and its workflow's final status.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -187,6 +188,8 @@ class Script:
     claims: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """task ID -> (job, run, submit) of the create that claimed it."""
     followed: list[FollowTaskInput] = field(default_factory=list)
+    follow_held: asyncio.Event | None = None
+    """Set: starting a follower waits for it (the job's outcome is decided, its run not over)."""
 
     def next(self, answers: list[Any], default: Any) -> Any:
         if not answers:
@@ -331,6 +334,8 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
     async def start_task_follower(data: FollowTaskInput) -> FollowerStarted:
         """Recorded, not run: the follower has tests of its own (test_follow_task.py)."""
         script.calls["start_task_follower"] += 1
+        if script.follow_held is not None:
+            await script.follow_held.wait()
         script.followed.append(data)
         workflow_id = follower_id(data.route, data.task_id)
         return FollowerStarted(workflow_id=workflow_id, run_id=None, existed=False)

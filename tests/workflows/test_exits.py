@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from seedance_pipeline.clients.jobs import JobFinished
+from seedance_pipeline.clients.ops import extend_job
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.models import JobState, Outcome, ProviderCallback, Reference
 from tests.workflows.support import (
@@ -304,6 +307,27 @@ async def test_cancel_while_running_hands_the_task_to_its_follower(client: Clien
     [follow] = script.followed
     assert (follow.task_id, follow.store, follow.job_outcome) == ("t1", True, Outcome.CANCELLED)
     assert rec.followers == ["task-follower:byteplus:t1"]
+
+
+async def test_an_extend_after_the_outcome_is_decided_says_already_finished(
+    client: Client,
+) -> None:
+    """Cancelled while its task runs, the job's outcome is decided before its run closes (it
+    hands the task to a follower first): an extend in that window is JobFinished, as after."""
+    held = asyncio.Event()
+    script = Script(gets={"t1": [task("t1", "running")]}, follow_held=held)
+    async with scripted_worker(client, script) as queue:
+        handle = await start(client, queue, job_input())
+        while (await handle.query("status")).get("provider_status") != "running":
+            await asyncio.sleep(0.02)
+        await handle.cancel()
+        while not script.calls["start_task_follower"]:  # decided: its follower is starting
+            await asyncio.sleep(0.02)
+        with pytest.raises(JobFinished, match=r"already finished \(cancelled\)"):
+            await extend_job(client, handle.id, 5)
+        held.set()
+        ran = await finish(handle)
+    assert ran.record.outcome == Outcome.CANCELLED and ran.record.deadline_extension_minutes == 0
 
 
 async def test_an_operator_can_discard_what_a_cancelled_task_makes(client: Client) -> None:

@@ -1,6 +1,7 @@
 """The rules of the house for workflow code (docs/architecture.md), checked on the source:
 one history shape (no patches or version switches while nothing is deployed), small functions
-and modules, no `assert` deciding a job's fate, and a worker that registers exactly the
+and modules, no `assert` deciding a job's fate, external signals only through
+`workflows/signals.py`, and a worker that registers exactly the
 activities the workflows' stubs declare."""
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def test_no_assert_decides_a_job() -> None:
         tree = ast.parse(path.read_text())
         asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
         assert not asserts, f"{path.name} asserts at lines {asserts}: raise invariant_broken(...)"
+
+
+def test_workflows_signal_only_through_the_module_that_keeps_a_cancel() -> None:
+    """A direct external signal loses a cancel that arrives while it is in flight."""
+    for path in SOURCES:
+        if path.name != "signals.py":
+            assert "get_external_workflow_handle(" not in path.read_text(), path
 
 
 async def test_the_worker_registers_exactly_the_stubs(client: Client, tmp_path: Path) -> None:

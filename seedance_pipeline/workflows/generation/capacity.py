@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core.capacity import (
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
+    from seedance_pipeline.workflows import signals
     from seedance_pipeline.workflows.generation.ending import ended
     from seedance_pipeline.workflows.generation.job import Job
 
@@ -148,21 +148,15 @@ def waiting(job: Job, message: CapacityWaiting) -> None:
 
 
 async def _request(job: Job, ref: GateRef, request: CapacityRequest) -> None:
-    try:
-        await _tell(ref, "request", request, strict=True)
-    except FailureError:  # no gate yet for this account: start it with this request
+    if not await _tell(ref, "request", request):  # no gate yet for this account: start it
         await opts.call(
             stubs.open_capacity_gate, OpenGate(ref=ref, request=request), opts.GATE_OPEN
         )
 
 
-async def _tell(ref: GateRef, signal: str, message: object, *, strict: bool = False) -> None:
-    """Signal the gate; a gate that is gone has no slot to free, so only a request insists."""
-    try:
-        await workflow.get_external_workflow_handle(ref.gate_id).signal(signal, message)
-    except FailureError:
-        if strict:
-            raise
+async def _tell(ref: GateRef, name: str, message: object) -> bool:
+    """Signal the gate; False when it is gone (a gone gate has no slot to free)."""
+    return await signals.signal(ref.gate_id, name, message)
 
 
 def _wait_record(job: Job, ref: GateRef, model: ResolvedModel, now: datetime) -> CapacityWait:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from seedance_pipeline.core.capacity import CapacityGranted, CapacityWaiting
+    from seedance_pipeline.core.error_types import JOB_FINISHED
     from seedance_pipeline.core.models import (
         ErrorInfo,
         ExtendRequest,
@@ -126,8 +127,14 @@ class GenerationWorkflow:
     @extend.validator
     def _validate_extend(self, request: ExtendRequest) -> None:
         rec = self._book.record
-        if self._book.finished:
-            raise ValueError(f"job {rec.job_id} already finished ({rec.state.value})")
+        if rec.outcome is not None or self._book.finished:  # decided, though maybe not closed
+            how = rec.outcome.value if rec.outcome else rec.state.value
+            raise ApplicationError(
+                f"job {rec.job_id} already finished ({how})",
+                how,
+                type=JOB_FINISHED,
+                non_retryable=True,
+            )
         total = rec.deadline_extension_minutes + request.minutes
         if total > MAX_EXTENSION_MINUTES:
             raise ValueError(

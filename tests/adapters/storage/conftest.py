@@ -18,7 +18,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from seedance_pipeline.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
