@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from seedance_pipeline.adapters.stack_record import StackRecord, read_record, write_record
 from seedance_pipeline.clients.target import DEFAULT_ADDRESS, resolve_target, stack_notes
@@ -57,13 +58,26 @@ def test_a_corrupt_record_is_no_record(data: Path) -> None:
     assert resolve_target({})[0].source == "default"
 
 
+async def _namespace_id(client: Client) -> str:
+    """The session server's namespace ID. A call racing the server's periodic connection
+    recycling (GOAWAY) can end CANCELLED, which the SDK does not retry: ask again."""
+    for attempt in range(3):
+        try:
+            described = await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace="default")
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.CANCELLED or attempt == 2:
+                raise
+            continue
+        return str(described.namespace_info.id)
+    raise AssertionError("unreachable")
+
+
 async def test_notes_say_where_and_warn_when_the_record_lies(client: Client, data: Path) -> None:
     here = client.service_client.config.target_host
     port = here.rsplit(":", 1)[1]
-    described = await client.workflow_service.describe_namespace(
-        DescribeNamespaceRequest(namespace="default")
-    )
-    answering = described.namespace_info.id
+    answering = await _namespace_id(client)
 
     record(data, f"127.0.0.1:{port}", ns_id=answering)
     target, _ = resolve_target({})
