@@ -16,12 +16,17 @@ provider accepts let the learned limits climb back towards the configured ceilin
 
 Learning the rate (creates per minute) is AIMD with the window as evidence. A refused create
 says the provider's limit is below what our own window held, so a cut goes just under that
-(`RATE_MARGIN`), by at most `decrease` at once: from a ceiling 3x too high the rate is found
-in two cuts, and a refusal with a near-empty window (other clients on the account) halves
-it. Refusals of creates sent before a cut are the same news and teach nothing more. The
-climb back is additive per window: a minute of accepted creates at the learned rate adds
-`increase_share` of the ceiling, so the rate probes past the limit once in a while instead
-of a few creates after every cut.
+(`RATE_MARGIN`) at once when the window is our traffic's (it held at least `trust_share` of
+the learned rate): from a ceiling 3x too high the rate is found in one cut. A refusal with a
+near-empty window (other clients on the account) says little about the limit, so the rate
+then drops by `decrease` only. The window a refusal is judged by reaches back by the refused
+create's lag (creates reach the provider late, and it counts by arrival), and forgets no grant
+the provider may still count. Refusals of creates sent before a cut are the same news and
+teach nothing more. A refusal also empties the pace's bucket: the slots refused creates give
+back are refilled at the learned rate, not all at once into a window that is full (which
+drew a storm of refusals, each one a further cut). The climb back is additive per window: a
+minute of accepted creates at the learned rate adds `increase_share` of the ceiling, so the
+rate probes past the limit once in a while instead of a few creates after every cut.
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 RPM_WINDOW = timedelta(seconds=60)
+AFTER_REFUSAL_DEPTH = 3.0
+"""The pace's bucket for a minute after a refusal: no burst into a full window, yet enough
+that a gate woken late by a busy server loses no creates to a full bucket."""
+MAX_LAG = timedelta(seconds=30)
+"""A refusal's window reaches back by the refused create's own lag (grant to answer), at most
+this much."""
+GRANT_MEMORY = 2 * RPM_WINDOW
+"""Grants are kept this long, past the window: a refusal reaches the gate seconds after its
+create was granted (the create's latency, the job's signal back), and what the provider's
+window held then is counted from the grants of the minute before the create, some of which
+the window itself has already dropped (forgetting them made a refusal look like a limit 20%
+lower than the provider's, and cut the rate to it)."""
 RATE_MARGIN = 0.95
 """A rate learned from the window is set this far under it: our grant times and the
 provider's arrival times differ by the create's latency, so a window exactly at the limit
@@ -79,8 +96,11 @@ class GateConfig(BaseModel):
     queued_per_account: int = Field(default=120, ge=1)
     headroom_per_model: int = Field(default=2, ge=0)
     decrease: float = Field(default=0.5, gt=0, lt=1)
-    """A refusal cuts a learned limit to at least this share of it (the rate: just under the
-    window a refusal saw, when that cuts less)."""
+    """A refusal cuts a learned limit to this share of it (the rate: when the window it saw
+    was not our traffic's; the account's queued cap: always)."""
+    trust_share: float = Field(default=0.25, gt=0, le=1)
+    """A refusal whose window held at least this share of the learned rate was drawn by our
+    own creates: the rate goes straight to just under that window."""
     increase_share: float = Field(default=0.02, gt=0, le=1)
     """Share of the ceiling given back to a learned limit per minute of accepted creates at
     the learned rate (the rate), per accepted create (the account's queued cap)."""
@@ -116,7 +136,8 @@ class ModelState(BaseModel):
     limits: ModelLimits
     rpm_learned: float
     grants: list[datetime] = Field(default_factory=list)
-    """Grant times within the last minute (the creates-per-minute window)."""
+    """Grant times of the last `GRANT_MEMORY` (the creates-per-minute window is the last
+    minute of them)."""
     paused_until: datetime | None = None
     pace: float = 0.0
     paced_at: datetime | None = None
@@ -125,7 +146,7 @@ class ModelState(BaseModel):
     """When a refusal last lowered the learned rate: creates granted before it were sent at
     the old rate, and their refusals teach nothing new."""
     rate_bound: float | None = None
-    """The fewest creates a refusal of the last minute saw in the provider's window, less
+    """The creates the first refusal of the last minute saw in the provider's window, less
     one: the provider's limit is at most this (less, when other clients share the account)."""
     rate_bound_at: datetime | None = None
     refusals: dict[str, int] = Field(default_factory=dict)
@@ -223,6 +244,7 @@ class Gate(BaseModel):
         else:
             self._learn_rate(state, holder.granted_at, now)
             state.paused_until = _later(state.paused_until, pause)
+            state.pace, state.paced_at = 0.0, now  # the freed slots refill at the rate
         waiter = Waiter(
             job_id=job_id,
             model_id=holder.model_id,
@@ -234,20 +256,34 @@ class Gate(BaseModel):
         return limit
 
     def _learn_rate(self, state: ModelState, granted_at: datetime, now: datetime) -> None:
-        """A create granted at `granted_at` was refused for the rate: lower the learned one,
-        just under the tightest window a refusal of the last minute saw (the provider's limit
-        is below it), but by at most `decrease` at once (a refusal with a near-empty window
-        means other clients, not a limit of zero)."""
+        """A create granted at `granted_at` was refused for the rate: lower the learned one
+        by `RATE_MARGIN`, and further, to just under the window the minute's first refusal
+        saw (the provider's limit is below it); or, when that window was nearly empty (other
+        clients, not a limit of zero), by `decrease`."""
         # The provider's window when the refused create arrived: our creates of the minute up
-        # to it, itself included (not those granted since, while its answer was on its way).
-        seen = sum(1 for t in state.grants if granted_at - RPM_WINDOW < t <= granted_at)
+        # to it, itself included (not those granted since, while its answer was on its way),
+        # and those granted up to its own lag earlier: creates reach the provider late, by
+        # seconds when the workers are busy (a burst's first creates, granted at once, arrive
+        # over several), so the provider still counts some our minute has passed.
+        lag = min(now - granted_at, MAX_LAG)
+        since = granted_at - RPM_WINDOW - lag
+        seen = sum(1 for t in state.grants if since < t <= granted_at)
+        # The first refusal of a minute sets the bound for that minute. Later ones neither
+        # loosen it (refused creates may count in the provider's window) nor tighten it: the
+        # creates a burst sent at once reach the provider over seconds when the workers are
+        # busy, so a minute later it still counts some our window has dropped, and a bound
+        # taken then sits a quarter under the limit.
         fresh = state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
-        if not fresh or state.rate_bound is None or seen - 1 <= state.rate_bound:
+        if not fresh or state.rate_bound is None:
             state.rate_bound, state.rate_bound_at = float(seen - 1), now
+        elif seen - 1 < state.rate_bound * RATE_MARGIN:
+            return  # fewer of ours than the limit: late arrivals it still counts; the pause
         if state.rate_cut_at is not None and granted_at < state.rate_cut_at:
             return  # sent at the old rate: the last cut already answered this refusal
-        under_window = min(state.rpm_learned, state.rate_bound) * RATE_MARGIN
-        learned = max(state.rpm_learned * self.config.decrease, under_window)
+        if state.rate_bound >= state.rpm_learned * self.config.trust_share:
+            learned = min(state.rpm_learned, state.rate_bound) * RATE_MARGIN
+        else:
+            learned = state.rpm_learned * self.config.decrease
         state.rpm_learned = max(1.0, learned)
         state.rate_cut_at = now
 
@@ -282,7 +318,7 @@ class Gate(BaseModel):
             return Limit.CONCURRENCY
         if (
             (state.paused_until and now < state.paused_until)
-            or len(state.grants) >= int(state.rpm_learned)
+            or len(_in_window(state, now)) >= int(state.rpm_learned)
             or self._pace(state, now) < 1
         ):
             return Limit.RPM
@@ -309,8 +345,9 @@ class Gate(BaseModel):
         for state in self.models.values():
             if not self._has_waiters(state):
                 continue
-            if state.grants and len(state.grants) >= int(state.rpm_learned):
-                times.append(state.grants[0] + RPM_WINDOW)
+            window = _in_window(state, now)
+            if window and len(window) >= int(state.rpm_learned):
+                times.append(window[0] + RPM_WINDOW)
             short = 1 - self._pace(state, now)
             if short > 0:
                 times.append(now + timedelta(seconds=short * 60 / state.rpm_learned))
@@ -359,8 +396,13 @@ class Gate(BaseModel):
 
     def _pace(self, state: ModelState, now: datetime) -> float:
         """Creates the pace allows now: a bucket as deep as the model's slots (the burst a
-        burst start needs), refilled at the learned rate."""
-        depth = float(state.limits.concurrency + self.config.headroom_per_model)
+        burst start needs), refilled at the learned rate. For a minute after a refusal it
+        holds a few: the provider's window is full then, and a burst of creates into the room
+        our own window sees (as a burst's first creates leave it, while the provider, which
+        got them late, still counts them) was refused all at once."""
+        fresh = state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
+        slots = float(state.limits.concurrency + self.config.headroom_per_model)
+        depth = min(slots, AFTER_REFUSAL_DEPTH) if fresh else slots
         if state.paced_at is None:
             return depth
         refill = (now - state.paced_at).total_seconds() * state.rpm_learned / 60
@@ -423,8 +465,14 @@ class Gate(BaseModel):
 
     @staticmethod
     def _forget_old_grants(state: ModelState, now: datetime) -> None:
-        cutoff = now - RPM_WINDOW
+        cutoff = now - GRANT_MEMORY
         state.grants = [t for t in state.grants if t > cutoff]
+
+
+def _in_window(state: ModelState, now: datetime) -> list[datetime]:
+    """The grants of the creates-per-minute window ending now, oldest first."""
+    cutoff = now - RPM_WINDOW
+    return [t for t in state.grants if t > cutoff]
 
 
 def _later(current: datetime | None, new: datetime | None) -> datetime | None:

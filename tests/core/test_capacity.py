@@ -169,28 +169,100 @@ class TestRefusals:
         self._minute_of_creates(g, 41)
         g.refused("j40", "ModelAccountRpmRateLimitExceeded", 5.0, T0)
         state = g.models[MINI]
-        assert state.rpm_learned == 150  # the window says <= 40, but one cut is at most x0.5
+        assert state.rpm_learned == 150  # 40 of a learned 300: maybe other clients, so halve
         assert g.place("j40") == 1
         assert state.paused_until == T0 + timedelta(seconds=5)
         assert g.blocked_by(state, T0) == Limit.RPM
 
-    def test_cuts_go_on_until_just_under_the_tightest_window_a_refusal_saw(self) -> None:
-        """Creates granted after a cut and refused again: the limit is below the window. The
-        first refusal saw 41 of our creates in the minute (limit <= 40); later ones see more,
-        because refused creates count in the provider's window too, and must not loosen that
-        bound. Each cut halves at most, and the last lands just under the bound instead of at
-        a fraction of the ceiling (from which it would take a window per halving, with
-        refusals each time, to come down to the limit)."""
+    def test_a_refusal_of_our_own_traffic_cuts_straight_under_its_window(self) -> None:
+        """From a ceiling 3x too high, one cut finds the limit: our window held 100 creates
+        when the provider refused (its limit is at most 99), so the rate goes just under that
+        instead of halving to 150 and drawing a second round of refusals."""
+        g = gate()
+        self._minute_of_creates(g, 100)
+        g.refused("j99", "ModelAccountRpmRateLimitExceeded", None, T0)
+        assert g.models[MINI].rpm_learned == pytest.approx(99 * 0.95)
+
+    def test_a_late_refusal_counts_the_window_its_create_was_sent_in(self) -> None:
+        """The refusal of a create granted at 59.4 s reaches the gate at 75 s: the provider's
+        window then held the 100 creates of the minute before the create, though the gate's
+        own window has dropped the first quarter of them since."""
+        g = gate()
+        roomy = ModelLimits(concurrency=1000, rpm=300)
+        for i in range(100):
+            ask(g, f"j{i}", limits=roomy)
+            assert granted(g, T0 + timedelta(seconds=0.6 * i)) == [f"j{i}"]
+        late = T0 + timedelta(seconds=75)
+        assert granted(g, late) == []  # the gate ran meanwhile (each event admits)
+        g.refused("j99", "ModelAccountRpmRateLimitExceeded", None, late)
+        assert g.models[MINI].rpm_learned == pytest.approx(99 * 0.95)
+
+    def test_a_later_refusal_that_saw_fewer_of_ours_than_the_limit_cuts_nothing(self) -> None:
+        """The minute's first refusal saw 100 creates: the limit is about 99. A create granted
+        after that cut and refused 16 s later sees only 76 of ours in its minute: the provider
+        still counts creates it received late. Its window would put the rate a quarter under
+        the limit, and a cut for each such refusal compounds; the pause answers it."""
+        g = gate()
+        roomy = ModelLimits(concurrency=1000, rpm=300)
+        for i in range(100):
+            ask(g, f"j{i}", limits=roomy)
+            assert granted(g, T0 + timedelta(seconds=0.6 * i)) == [f"j{i}"]
+        g.refused("j99", "ModelAccountRpmRateLimitExceeded", None, T0 + timedelta(seconds=60))
+        first = g.models[MINI].rpm_learned
+        assert first == pytest.approx(99 * 0.95)
+        ask(g, "late", limits=roomy)
+        assert "late" in granted(g, T0 + timedelta(seconds=75))
+        g.refused("late", "ModelAccountRpmRateLimitExceeded", None, T0 + timedelta(seconds=76.5))
+        assert g.models[MINI].rpm_learned == first
+        assert g.models[MINI].paused_until == T0 + timedelta(seconds=77.5)
+
+    def test_cuts_go_on_until_just_under_the_window_a_refusal_saw(self) -> None:
+        """The first refusal saw 41 of our creates in the minute against a learned 300: too
+        few to be sure they were the limit (other clients may share the account), so it
+        halves. A create granted after that cut and refused again says the limit is below the
+        window: the rate goes just under it (the refused creates count in our window, so it
+        stays there until the window drains)."""
         g = gate()
         self._minute_of_creates(g, 41)
         g.refused("j40", "ModelAccountRpmRateLimitExceeded", None, T0)
-        learned = []
-        for n in (1, 2):
-            later = T0 + timedelta(seconds=1 + n)
-            assert granted(g, later) == ["j40"]
-            g.refused("j40", "ModelAccountRpmRateLimitExceeded", None, later)
-            learned.append(g.models[MINI].rpm_learned)
-        assert learned == [75, pytest.approx(40 * 0.95)]
+        assert g.models[MINI].rpm_learned == 150
+        later = T0 + timedelta(seconds=2)
+        assert granted(g, later) == ["j40"]
+        g.refused("j40", "ModelAccountRpmRateLimitExceeded", None, later)
+        assert g.models[MINI].rpm_learned == pytest.approx(40 * 0.95)
+        assert granted(g, later + timedelta(seconds=5)) == []
+        assert g.blocked_by(g.models[MINI], later + timedelta(seconds=5)) == Limit.RPM
+
+    def test_slots_refused_creates_give_back_refill_at_the_rate(self) -> None:
+        """Each refused create frees its slot. Granted again all at once when the pause ends,
+        they would land in a window that is still full and be refused in turn (a storm, each
+        refusal a further cut); a refusal empties the pace's bucket instead."""
+        g = gate(headroom_per_model=1)
+        fast = ModelLimits(concurrency=5, rpm=600)  # 10 creates a second
+        for i in range(12):
+            ask(g, f"j{i}", limits=fast)
+        assert len(granted(g)) == 6
+        refused_at = T0 + timedelta(seconds=0.5)
+        for job in ("j0", "j1", "j2", "j3"):  # one cut: the others were sent before it
+            g.refused(job, "ModelAccountRpmRateLimitExceeded", 0.1, refused_at)
+        assert g.models[MINI].rpm_learned == 300  # 5 creates a second
+        assert granted(g, refused_at + timedelta(seconds=0.1)) == []  # paused, then 0.5 token
+        assert len(granted(g, refused_at + timedelta(seconds=0.3))) == 1  # not all four
+
+    def test_for_a_minute_after_a_refusal_creates_go_a_few_at_a_time(self) -> None:
+        g = gate(headroom_per_model=1)
+        fast = ModelLimits(concurrency=5, rpm=600)
+        for i in range(12):
+            ask(g, f"j{i}", limits=fast)
+        assert len(granted(g)) == 6
+        g.refused("j5", "ModelAccountRpmRateLimitExceeded", 0.1, T0)
+        for i in range(5):
+            g.release(f"j{i}", task_id=f"t{i}", still_running=False, now=T0)
+        again = granted(g, T0 + timedelta(seconds=10))
+        assert len(again) == 3  # not the 5 free slots at once
+        for job in again:
+            g.release(job, task_id=f"t-{job}", still_running=False, now=T0 + timedelta(seconds=70))
+        assert len(granted(g, T0 + timedelta(seconds=75))) == 4  # the minute is over
 
     def test_refusals_of_creates_sent_before_the_cut_teach_nothing_more(self) -> None:
         """Creates granted before the first refusal came back were sent at the old rate; their
