@@ -273,8 +273,7 @@ class Gate(BaseModel):
         # creates a burst sent at once reach the provider over seconds when the workers are
         # busy, so a minute later it still counts some our window has dropped, and a bound
         # taken then sits a quarter under the limit.
-        fresh = state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
-        if not fresh or state.rate_bound is None:
+        if not _refused_lately(state, now) or state.rate_bound is None:
             state.rate_bound, state.rate_bound_at = float(seen - 1), now
         elif seen - 1 < state.rate_bound * RATE_MARGIN:
             return  # fewer of ours than the limit: late arrivals it still counts; the pause
@@ -400,9 +399,8 @@ class Gate(BaseModel):
         holds a few: the provider's window is full then, and a burst of creates into the room
         our own window sees (as a burst's first creates leave it, while the provider, which
         got them late, still counts them) was refused all at once."""
-        fresh = state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
         slots = float(state.limits.concurrency + self.config.headroom_per_model)
-        depth = min(slots, AFTER_REFUSAL_DEPTH) if fresh else slots
+        depth = min(slots, AFTER_REFUSAL_DEPTH) if _refused_lately(state, now) else slots
         if state.paced_at is None:
             return depth
         refill = (now - state.paced_at).total_seconds() * state.rpm_learned / 60
@@ -467,6 +465,11 @@ class Gate(BaseModel):
     def _forget_old_grants(state: ModelState, now: datetime) -> None:
         cutoff = now - GRANT_MEMORY
         state.grants = [t for t in state.grants if t > cutoff]
+
+
+def _refused_lately(state: ModelState, now: datetime) -> bool:
+    """A refusal of the last minute set the rate's bound (it is that minute's evidence)."""
+    return state.rate_bound_at is not None and now - state.rate_bound_at < RPM_WINDOW
 
 
 def _in_window(state: ModelState, now: datetime) -> list[datetime]:
