@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
-from seedance_pipeline.emulator.testing import EmulatorHandle
+from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from seedance_pipeline.worker import running_workers
 from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
 
@@ -48,13 +48,36 @@ async def _run(client: Client, settings: Any, request: GenerationRequest) -> Job
     raise AssertionError("workflow did not complete")
 
 
+LONG_LIVED = 10 * 365 * 86_400
+"""Seconds: the skipped clock can run days ahead of the emulator's wall clock, which signs the
+output URLs and keeps the task. A URL signed for a day would look expired to the copy's
+deadline (`workflow.now()` past it) although the host still serves it."""
+
+
 async def test_job_succeeds_by_polling_under_time_skipping(
-    ts_client: Client, emulator: EmulatorHandle, tmp_path: Path
+    ts_client: Client, tmp_path: Path
 ) -> None:
     """The full job (resolve, create, poll on timers, copy, ledger, manifest) on skipped time."""
-    await emulator.areset()
+    with running_emulator(
+        data_dir=tmp_path / "emulator",
+        api_keys=[API_KEY],
+        queue_seconds=0.1,
+        run_seconds=0.3,
+        tos_urls=True,
+        url_ttl=LONG_LIVED,
+        retention_hours=LONG_LIVED / 3600,
+    ) as emulator:
+        await _happy_path(ts_client, emulator, tmp_path)
+
+
+async def _happy_path(ts_client: Client, emulator: EmulatorHandle, tmp_path: Path) -> None:
+    retention = {"retention_hours": LONG_LIVED / 3600}
     async with ts_pipeline(
-        ts_client, emulator, tmp_path, models={"mini": {"execution_deadline_seconds": 3600}}
+        ts_client,
+        emulator,
+        tmp_path,
+        models={"mini": {"execution_deadline_seconds": 3600}},
+        routes={"byteplus": retention, "volcengine": retention},
     ) as settings:
         record = await _run(
             ts_client,
