@@ -158,7 +158,8 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
         out.append(
             f"Throughput, {tp['jobs']} jobs: gate on {on['rate']:.0f} jobs/min (floor "
             f"{on['floor']:.0f}), off {off['rate']:.0f} (floor {off['floor']:.0f}); the gate "
-            "costs each job a request signal, a grant signal and a release signal."
+            "costs each job an ask (an update, answered at once when there is room) and a release "
+            "signal; a job that must wait also gets a grant signal."
         )
     missed = [f.name for f in figures if f.met is False]
     if missed:
