@@ -167,12 +167,14 @@ async def generate(job: Job) -> None:
     await routing.check_references(job, model)
     model, probe = await routing.route_by_breaker(job, model)
     done = await attempts.until_success(job, model, probe)
+    # The breaker hears of the provider's success while the outputs are copied: the report
+    # does not depend on the copy (a failed copy is ours, not the model's), and it no longer
+    # waits behind it (the report batcher lingers for a moment).
+    reported = asyncio.ensure_future(routing.report(job, done.model, ok=True, probe=done.probe))
     try:
         await store.outputs(job, done.model, done.task)
-    except JobEnded:  # the copy failed, the provider did not
-        await routing.report(job, done.model, ok=True, probe=done.probe)
-        raise
-    await routing.report(job, done.model, ok=True, probe=done.probe)
+    finally:
+        await reported
     await finish.close(job, Outcome.SUCCEEDED, None)
 
 
