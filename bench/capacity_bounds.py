@@ -68,9 +68,11 @@ def how(plan: Plan, spec: EmulatorSpec) -> list[str]:
         )
     if plan.capacity_throughput_jobs:
         out.append(
-            f"Throughput: `bench.scenarios.throughput.measure`, {plan.capacity_throughput_jobs} "
-            "jobs, one run each of floor and pipeline, with the gate on (the shipped config; "
-            "limits no burst reaches, as in the throughput scenario) and off."
+            f"Throughput: `bench.scenarios.throughput.measure` on a dev server of its own (not "
+            f"the bursts'), {plan.capacity_throughput_jobs} jobs per run, "
+            f"{plan.capacity_throughput_reps} runs each with the gate on (the shipped config; "
+            "limits no burst reaches, as in the throughput scenario) and off, alternating; "
+            "each run against the floor run just before it, the figure the median ratio."
         )
     return out
 
@@ -155,13 +157,22 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
     tp = details.get("throughput")
     if tp:
         on, off = tp["gate_on"], tp["gate_off"]
+        events = tp.get("history_events") or {}
         out.append(
-            f"Throughput, {tp['jobs']} jobs: gate on {on['rate']:.0f} jobs/min (floor "
-            f"{on['floor']:.0f}), off {off['rate']:.0f} (floor {off['floor']:.0f}); the gate "
-            "costs each job an ask (an update, answered at once when there is room) and a release "
-            "signal; a job that must wait also gets a grant signal."
+            f"Throughput, {tp['jobs']} jobs per run: gate on {_runs(on)}, off {_runs(off)}; "
+            f"history events per job {events.get('gate_on', '?')} on, "
+            f"{events.get('gate_off', '?')} off. The gate costs each job an ask (an update, "
+            "answered at once when there is room) and a release signal; a job that must wait "
+            "also gets a grant signal."
         )
     missed = [f.name for f in figures if f.met is False]
     if missed:
         out.append(f"Missed here: {'; '.join(missed)}.")
     return out
+
+
+def _runs(side: dict[str, Any]) -> str:
+    """`rate/floor` per run in jobs/min (older results hold one run without the lists)."""
+    rates = side.get("rates") or [side["rate"]]
+    floors = side.get("floors") or [side["floor"]]
+    return ", ".join(f"{r:.0f} / {f:.0f} ({r / f:.2f})" for r, f in zip(rates, floors, strict=True))

@@ -64,6 +64,8 @@ class Plan:
     capacity_scale_cache: int = 1000
     """`temporal.max_cached_workflows` in the scale part (the SDK's default)."""
     capacity_throughput_jobs: int = 300
+    capacity_throughput_reps: int = 2
+    """Runs each of gate on and gate off (alternating, each with its own floor run)."""
 
 
 FULL = Plan(
