@@ -161,9 +161,8 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
         out.append(
             f"Throughput, {tp['jobs']} jobs per run: gate on {_runs(on)}, off {_runs(off)}; "
             f"history events per job {events.get('gate_on', '?')} on, "
-            f"{events.get('gate_off', '?')} off. The gate costs each job an ask (an update, "
-            "answered at once when there is room) and a release signal; a job that must wait "
-            "also gets a grant signal."
+            f"{events.get('gate_off', '?')} off. The gate costs each job a request signal, a "
+            "grant signal and a release signal."
         )
     missed = [f.name for f in figures if f.met is False]
     if missed:

@@ -196,7 +196,7 @@ def activities(
         ledger_acts.record_cost,
         ledger_acts.check_budget,
         ledger_acts.release_budget,
-        capacity.ask_capacity_gate,
+        capacity.open_capacity_gate,
         app_webhooks.deliver_app_webhook,
         checks.worker_checks,
         reconcile.reconcile_provider,

@@ -1,17 +1,15 @@
-"""The capacity gate's I/O: a job's ask (which starts the gate for an account's first job), and
-checking the holders a gate has not heard from (is the job alive? does its task still run at
-the provider?).
+"""The capacity gate's I/O: opening a gate for the first job of an account, and checking the
+holders a gate has not heard from (is the job alive? does its task still run at the provider?).
 
-Activities, not workflow code: a workflow cannot send an update, update-with-start and
-describing another workflow are client calls, and reading a task needs the provider key, which
-only the worker holds.
+Activities, not workflow code: signal-with-start and describing another workflow are client
+calls, and reading a task needs the provider key, which only the worker holds.
 """
 
 from __future__ import annotations
 
 import structlog
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,12 +19,11 @@ from seedance_pipeline.adapters.provider_client import (
     ProviderHTTPError,
 )
 from seedance_pipeline.core.capacity import (
-    CapacityAnswer,
     Gate,
-    GateAsk,
     HolderCheck,
     HolderCheckResult,
     HolderChecks,
+    OpenGate,
 )
 from seedance_pipeline.core.search_attributes import PROVIDER_TASK_ID
 from seedance_pipeline.core.settings import Settings
@@ -35,35 +32,28 @@ from seedance_pipeline.workflows.capacity_gate import CapacityGateWorkflow
 log = structlog.get_logger(__name__)
 
 
-async def ask_gate(client: Client, data: GateAsk) -> CapacityAnswer:
-    """The job's request, sent to its account's gate as update-with-start."""
-    ref = data.ref
-    gate = Gate(
-        route=ref.route, config=ref.config, queued_learned=float(ref.config.queued_per_account)
-    )
-    start = WithStartWorkflowOperation(
-        CapacityGateWorkflow.run,
-        gate,
-        id=ref.gate_id,
-        task_queue=ref.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    return await client.execute_update_with_start_workflow(
-        CapacityGateWorkflow.ask, data.request, start_workflow_operation=start
-    )
-
-
 class CapacityActivities:
     def __init__(self, client: Client, provider: ProviderClient, settings: Settings) -> None:
         self._client = client
         self._provider = provider
         self._settings = settings
 
-    @activity.defn(name="ask_capacity_gate")
-    async def ask_capacity_gate(self, data: GateAsk) -> CapacityAnswer:
-        """Update-with-start: the gate exists from the first ask on, whoever sends it, and its
-        answer (the slot, or why to wait) comes back in the same call."""
-        return await ask_gate(self._client, data)
+    @activity.defn(name="open_capacity_gate")
+    async def open_capacity_gate(self, data: OpenGate) -> None:
+        """Signal-with-start: the gate exists from the first request on, whoever sends it."""
+        ref = data.ref
+        gate = Gate(
+            route=ref.route, config=ref.config, queued_learned=float(ref.config.queued_per_account)
+        )
+        await self._client.start_workflow(
+            CapacityGateWorkflow.run,
+            gate,
+            id=ref.gate_id,
+            task_queue=ref.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="request",
+            start_signal_args=[data.request],
+        )
 
     @activity.defn(name="check_capacity_holders")
     async def check_capacity_holders(self, data: HolderChecks) -> HolderCheckResult:

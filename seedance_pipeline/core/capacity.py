@@ -527,7 +527,7 @@ class CapacityGranted(BaseModel):
 
 
 class CapacityWaiting(BaseModel):
-    """Gate -> job, in its answer, when the request cannot be granted at once."""
+    """Gate -> job, once, when its request cannot be granted at once."""
 
     model_id: str
     ahead: int
@@ -557,18 +557,11 @@ class HolderCheckResult(BaseModel):
     """Slots still held: the job runs, or its task still runs at the provider."""
 
 
-class CapacityAnswer(BaseModel):
-    """Gate -> job, the answer to its ask: the slot at once, or why it must wait. A waiter's
-    grant comes later, as the `capacity_granted` signal."""
+class OpenGate(BaseModel):
+    """Job -> activity: start the account's gate (signal-with-start) with the job's request.
 
-    granted: CapacityGranted | None = None
-    waiting: CapacityWaiting | None = None
-    """Why the job waits (None with no grant: it is queued behind others and nothing blocks)."""
-
-
-class GateAsk(BaseModel):
-    """Job -> activity: ask the account's gate for a slot (update-with-start: the first ask
-    of an account starts its gate). A repeated ask is one request and gets the same answer."""
+    Only a request can find no gate: every other message follows a grant or a request, and a
+    gate that was terminated by hand has no slots left to free."""
 
     ref: GateRef
     request: CapacityRequest

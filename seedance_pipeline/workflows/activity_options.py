@@ -107,12 +107,11 @@ REFERENCES = Options(
 )
 OWNERS = Options(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
 BREAKER = Options(timedelta(seconds=10), RetryPolicy(maximum_attempts=2))
-GATE_ASK = Options(
+GATE_OPEN = Options(
     timedelta(seconds=10),
     RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
 )
-"""Retried until it works: a job cannot create without its account's gate (a repeated ask is
-one request, answered the same)."""
+"""Retried until it works: a job cannot create without its account's gate."""
 CAPACITY_CHECK = Options(timedelta(seconds=120), RetryPolicy(maximum_attempts=3))
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(

@@ -12,12 +12,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
-from seedance_pipeline.core.capacity import (
-    CapacityAnswer,
-    GateAsk,
-    HolderCheckResult,
-    HolderChecks,
-)
+from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
 from seedance_pipeline.core.checks import WorkerChecksInput, WorkerReport
 from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput
 from seedance_pipeline.core.models import (
@@ -139,10 +134,10 @@ async def deliver_app_webhook(data: AppWebhookInput) -> AppWebhookResult:
     raise _stub("deliver_app_webhook")
 
 
-@activity.defn(name="ask_capacity_gate")
-async def ask_capacity_gate(data: GateAsk) -> CapacityAnswer:
-    """Update-with-start the account's gate with the job's request; its answer."""
-    raise _stub("ask_capacity_gate")
+@activity.defn(name="open_capacity_gate")
+async def open_capacity_gate(data: OpenGate) -> None:
+    """Start the account's capacity gate (signal-with-start) carrying the job's request."""
+    raise _stub("open_capacity_gate")
 
 
 @activity.defn(name="check_capacity_holders")
@@ -206,7 +201,7 @@ ALL = (
     copy_output,
     write_manifest,
     record_cost,
-    ask_capacity_gate,
+    open_capacity_gate,
     check_capacity_holders,
     deliver_app_webhook,
     worker_checks,

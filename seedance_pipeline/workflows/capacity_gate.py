@@ -1,9 +1,7 @@
 """CapacityGateWorkflow: one durable gate per route's account (ID `capacity:<route>`).
 
-Jobs ask it for a slot before their create (update `ask`, sent by an activity: the first ask
-of an account starts its gate). The answer is the slot when there is room, which is most of the
-time, so a job with room costs the gate no signal; otherwise the job waits, durably and holding
-no activity slot, for its `capacity_granted` signal. Jobs give the slot back when their provider
+Jobs ask it for a slot before their create (signal `request`) and wait, durably and holding no
+activity slot, for its `capacity_granted` signal; they give the slot back when their provider
 task ends (`release`), tell it when the provider refused a create (`refused`: backpressure, the
 gate learns), or withdraw a request they no longer need. The rules live in `core.capacity`;
 this class adds time (the rate window, pauses, the holder check), persistence, delivery of
@@ -26,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core import metric_names as names
     from seedance_pipeline.core.capacity import (
-        CapacityAnswer,
         CapacityGranted,
         CapacityRefusal,
         CapacityRelease,
@@ -45,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.workflows.payloads import one
 
 GRANTED_SIGNAL = "capacity_granted"
+WAITING_SIGNAL = "capacity_waiting"
 
 
 @workflow.defn
@@ -55,6 +53,7 @@ class CapacityGateWorkflow:
         # fail its first task forever, and with it every job's request.
         self._gate: Gate | None = one((gate,), Gate)
         self._changed = False
+        self._fresh: list[Waiter] = []
         self._deliveries: set[asyncio.Task[None]] = set()
         self._next_audit: datetime | None = None
 
@@ -87,22 +86,15 @@ class CapacityGateWorkflow:
 
     # ---- what jobs say ----------------------------------------------------------------------
 
-    @workflow.update
-    async def ask(self, request: CapacityRequest) -> CapacityAnswer:
-        """A job asks for a slot and gets the answer in the same call: granted, or wait (with
-        its place and the limit that holds it). Answered in the handler, not the run loop, so
-        an ask that lands while the gate drains for continue-as-new is answered too."""
-        g = self._require()
-        waiter = request.waiter
-        g.request(waiter, request.limits)
+    @workflow.signal
+    def request(self, *payload: Any) -> None:
+        req = one(payload, CapacityRequest)
+        if req is None or self._gate is None:
+            workflow.logger.warning("capacity: dropped a malformed request (%d args)", len(payload))
+            return
+        self._gate.request(req.waiter, req.limits)
+        self._fresh.append(req.waiter)
         self._changed = True
-        mine = self._admit(answering=waiter.job_id)
-        holder = g.holders.get(waiter.job_id)
-        if mine is None and holder is not None and holder.model_id == waiter.model_id:
-            mine = Grant(job_id=waiter.job_id, model_id=holder.model_id, at=holder.granted_at)
-        if mine is not None:  # a first grant, or the same one again for a repeated ask
-            return CapacityAnswer(granted=CapacityGranted(model_id=mine.model_id, at=mine.at))
-        return CapacityAnswer(waiting=self._waiting_notice(waiter))
 
     @workflow.signal
     def release(self, *payload: Any) -> None:
@@ -143,16 +135,15 @@ class CapacityGateWorkflow:
 
     # ---- grants ----------------------------------------------------------------------------
 
-    def _admit(self, answering: str | None = None) -> Grant | None:
-        """Grant what the limits allow; each grant goes out as a signal, except the one for
-        the job being answered (returned)."""
-        mine = None
-        for grant in self._require().admit(workflow.now()):
-            if grant.job_id == answering:
-                mine = grant
-            else:
-                self._spawn(self._deliver(grant))
-        return mine
+    def _admit(self) -> None:
+        g = self._require()
+        now = workflow.now()
+        for grant in g.admit(now):
+            self._spawn(self._deliver(grant))
+        for waiter in self._fresh:
+            if waiter.job_id in g.waiting_ids:
+                self._spawn(self._tell_waiting(waiter))
+        self._fresh.clear()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -167,22 +158,23 @@ class CapacityGateWorkflow:
             )
             self._changed = True
 
-    def _waiting_notice(self, waiter: Waiter) -> CapacityWaiting | None:
-        """Why a waiter waits: its place (an estimate), the limit and when its turn may come."""
+    async def _tell_waiting(self, waiter: Waiter) -> None:
         g = self._require()
         state = g.models[waiter.model_id]
         blocked = g.blocked_by(state, workflow.now())
-        if blocked is None or g.waiting_ids.get(waiter.job_id) != waiter.model_id:
-            return None
+        if blocked is None:
+            return
         ahead = g.ahead_of(waiter)
         per_slot = state.limits.expected_latency_seconds / max(1, state.limits.concurrency)
-        return CapacityWaiting(
+        notice = CapacityWaiting(
             model_id=waiter.model_id,
             ahead=ahead,
             blocked_by=blocked,
             limit_value=g.limit_value(state, blocked),
             estimate_seconds=round(ahead * per_slot, 1),
         )
+        if not await signals.signal(waiter.job_id, WAITING_SIGNAL, notice):
+            g.withdraw(waiter.job_id)
 
     def _timeout(self) -> timedelta | None:
         g = self._require()

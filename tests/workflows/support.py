@@ -20,20 +20,20 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from seedance_pipeline.activities.capacity import ask_gate
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import (
-    CapacityAnswer,
-    GateAsk,
+    Gate,
     GateConfig,
     GateRef,
     HolderCheckResult,
     HolderChecks,
     ModelLimits,
+    OpenGate,
 )
 from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput, follower_id
 from seedance_pipeline.core.models import (
@@ -340,11 +340,24 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         workflow_id = follower_id(data.route, data.task_id)
         return FollowerStarted(workflow_id=workflow_id, run_id=None, existed=False)
 
-    @activity.defn(name="ask_capacity_gate")
-    async def ask_capacity_gate(data: GateAsk) -> CapacityAnswer:
-        """The real update-with-start, through the worker's own client."""
-        script.calls["ask_capacity_gate"] += 1
-        return await ask_gate(activity.client(), data)
+    @activity.defn(name="open_capacity_gate")
+    async def open_capacity_gate(data: OpenGate) -> None:
+        """The real signal-with-start, through the worker's own client."""
+        script.calls["open_capacity_gate"] += 1
+        gate = Gate(
+            route=data.ref.route,
+            config=data.ref.config,
+            queued_learned=float(data.ref.config.queued_per_account),
+        )
+        await activity.client().start_workflow(
+            CapacityGateWorkflow.run,
+            gate,
+            id=data.ref.gate_id,
+            task_queue=data.ref.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="request",
+            start_signal_args=[data.request],
+        )
 
     @activity.defn(name="check_capacity_holders")
     async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
@@ -372,7 +385,7 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         copy_output,
         write_manifest,
         record_cost,
-        ask_capacity_gate,
+        open_capacity_gate,
         check_capacity_holders,
         claim_task,
         find_claims,

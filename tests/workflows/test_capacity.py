@@ -1,20 +1,17 @@
 """Jobs and the real capacity gate, on scripted activities: a job waits for a slot (shown as
 waiting, with its place and the limit), a 429 is backpressure (no fallback, no breaker report,
 the gate learns), the wait has its own bound, priority goes first, and no slot is leaked by a
-job that is cancelled while waiting or terminated while holding one. A job with room gets its
-slot in the gate's answer; a repeated ask is one request."""
+job that is cancelled while waiting or terminated while holding one."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from seedance_pipeline.activities.capacity import ask_gate
 from seedance_pipeline.core import error_types as et
-from seedance_pipeline.core.capacity import CapacityRequest, Gate, GateAsk, Limit, Waiter
+from seedance_pipeline.core.capacity import Gate, Limit
 from seedance_pipeline.core.models import GenerationInput, JobRecord, JobState, Outcome
 from tests.workflows.support import (
     Script,
@@ -84,25 +81,6 @@ async def test_a_second_job_waits_for_the_slot_and_shows_why(client: Client) -> 
     assert [r.record.outcome for r in done] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
     assert done[1].record.capacity and done[1].record.capacity.granted_at
     assert gate.holders == {} and gate.waiting() == 0
-    # The first job had room: its slot came in the gate's answer, with no signal to or from
-    # the gate but its release. The second was told to wait and got its grant by signal.
-    assert await _signals(first) == ({"release"}, [])
-    assert await _signals(second) == ({"release"}, ["capacity_granted"])
-    assert script.calls["ask_capacity_gate"] == 2
-
-
-async def _signals(handle: WorkflowHandle[Any, Any]) -> tuple[set[str], list[str]]:
-    """The signals a job sent (by name) and the ones it received that are not callbacks."""
-    sent, received = set(), []
-    async for event in handle.fetch_history_events():
-        out = event.signal_external_workflow_execution_initiated_event_attributes
-        if event.HasField("signal_external_workflow_execution_initiated_event_attributes"):
-            sent.add(out.signal_name)
-        if event.HasField("workflow_execution_signaled_event_attributes"):
-            name = event.workflow_execution_signaled_event_attributes.signal_name
-            if name != "provider_callback":
-                received.append(name)
-    return sent, received
 
 
 async def _has_state(handle: WorkflowHandle[Any, Any], provider_status: str) -> bool:
@@ -217,26 +195,3 @@ async def _waiting(client: Client, script: Script, n: int) -> bool:
 
 def _with(inp: GenerationInput, **fields: Any) -> GenerationInput:
     return inp.model_copy(update=fields)
-
-
-async def test_a_repeated_ask_gets_the_same_answer(client: Client) -> None:
-    """The ask activity is retried until it works, so an ask the gate already answered (the
-    worker died before the activity completed) must be one request: the same slot, or the
-    same place in the queue, never a second slot or a second place."""
-    queue = new_queue()
-    script = Script(models=gated(queue))
-    ref = script.models["mini"].capacity
-    assert ref is not None
-
-    def ask(job_id: str) -> GateAsk:
-        waiter = Waiter(job_id=job_id, model_id="m", since=datetime.now(UTC))
-        return GateAsk(ref=ref, request=CapacityRequest(waiter=waiter, limits=ref.limits))
-
-    async with scripted_worker(client, script, queue):
-        first, again = await ask_gate(client, ask("a")), await ask_gate(client, ask("a"))
-        assert first.granted is not None and again.granted == first.granted
-        told, retold = await ask_gate(client, ask("b")), await ask_gate(client, ask("b"))
-        assert told.granted is None and told.waiting is not None
-        assert told.waiting.blocked_by == Limit.CONCURRENCY and retold == told
-        gate = await _gate(client, script)
-    assert list(gate.holders) == ["a"] and gate.waiting() == 1

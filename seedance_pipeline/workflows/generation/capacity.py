@@ -1,11 +1,9 @@
 """Capacity: the job asks its account's gate for a slot before each create and gives it back
 when its provider task ends.
 
-The job asks the gate through a short activity (an update: the answer comes back at once).
-With room, which is most of the time, the answer is the slot. Otherwise waiting costs no
-activity slot: the job waits on a condition for the gate's grant (a signal), durably, for at
-most the gate's bound (extendable with `extend`); past it the job ends `failed_quota` naming
-the limit that held it. A create refused with 429
+Waiting costs no activity slot: the job signals the gate and waits on a condition for the
+gate's grant (a signal), durably, for at most the gate's bound (extendable with `extend`);
+past it the job ends `failed_quota` naming the limit that held it. A create refused with 429
 is backpressure: the job tells the gate (which learns) and waits again; it never counts
 toward a breaker, never falls back and never ends the job. The slot is kept across safe
 re-creates on the same model and given back when the task is terminal, when the create made
@@ -27,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
         CapacityRequest,
         CapacityWaiting,
         CapacityWithdrawal,
-        GateAsk,
         GateRef,
+        OpenGate,
         Waiter,
     )
     from seedance_pipeline.core.models import (
@@ -62,7 +60,7 @@ async def acquire(job: Job, model: ResolvedModel) -> None:
         fairness_key=job.inp.fairness_key,
         since=now,
     )
-    book.move_to(JobState.WAITING_FOR_CAPACITY)  # quiet: shown only if the gate says "wait"
+    book.move_to(JobState.WAITING_FOR_CAPACITY)  # quiet: shown once the gate says "wait"
     request = CapacityRequest(waiter=waiter, limits=ref.limits)
     await _request(job, ref, request)
     await _until_granted(job, ref, model, request)
@@ -133,14 +131,13 @@ async def release(job: Job, model: ResolvedModel | None, *, still_running: bool 
 
 
 def granted(job: Job, message: CapacityGranted) -> None:
-    """The gate's grant, in its answer or (for a waiter) its signal. A late grant for a job
-    that stopped waiting is ignored here; the gate frees it when the job's release or
-    withdrawal arrives."""
+    """Handler side: the gate's grant (a late grant for a job that stopped waiting is ignored
+    here; the gate frees it when the job's release or withdrawal arrives)."""
     job.inbox.granted = message.model_id
 
 
 def waiting(job: Job, message: CapacityWaiting) -> None:
-    """The gate's answer says the job must wait: show it, with the place and the limit."""
+    """Handler side: the gate says the job must wait; show it, with the place and the limit."""
     wait = job.book.record.capacity
     if wait is None or wait.model_id != message.model_id or job.inbox.granted is not None:
         return
@@ -151,14 +148,10 @@ def waiting(job: Job, message: CapacityWaiting) -> None:
 
 
 async def _request(job: Job, ref: GateRef, request: CapacityRequest) -> None:
-    """Ask the gate (starting it for the account's first job) and take in its answer."""
-    answer = await opts.call(
-        stubs.ask_capacity_gate, GateAsk(ref=ref, request=request), opts.GATE_ASK
-    )
-    if answer.granted is not None:
-        granted(job, answer.granted)
-    elif answer.waiting is not None:
-        waiting(job, answer.waiting)
+    if not await _tell(ref, "request", request):  # no gate yet for this account: start it
+        await opts.call(
+            stubs.open_capacity_gate, OpenGate(ref=ref, request=request), opts.GATE_OPEN
+        )
 
 
 async def _tell(ref: GateRef, name: str, message: object) -> bool:
