@@ -109,7 +109,7 @@ def throughput(details: dict[str, Any], rate: float, floor_rate: float, cores: i
         out.append(f"Slowest activities (first {details['timing_sample']} jobs): {items}.{note}")
     prof = _profile(details.get("worker_profile"))
     if prof:
-        out.append(f"Worker profile during the pipeline run: {prof}")
+        out.append(f"Worker profile (an extra pipeline run of the same size, not counted): {prof}")
     return out
 
 
