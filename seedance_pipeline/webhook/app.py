@@ -93,6 +93,9 @@ def create_app(
         ],
         exception_handlers={HTTPException: _json_http_error},
     )
+    # No 307 to the path without its trailing slash (Starlette's default): a caller that got
+    # the path wrong is told so (404), not sent elsewhere with its body.
+    app.router.redirect_slashes = False
     app.state.temporal = link
     app.state.metrics = metrics
     return app
