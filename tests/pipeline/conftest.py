@@ -35,16 +35,22 @@ API_KEY = "ek-pipeline-test-key-0001"
 CALLBACK_SECRET = "pipeline-callback-secret-0123456789"
 
 
+EMULATOR_SETTINGS: dict[str, Any] = {
+    "api_keys": [API_KEY],
+    "queue_seconds": 0.1,
+    "run_seconds": 0.3,
+    "callback_timeout": 2.0,
+    "callback_retry_interval": 0.2,
+    "tos_urls": True,  # outputs on the provider's TOS host names (pipeline_overrides maps them)
+}
+"""The pipeline tests' emulator; a test that needs its own starts one with these plus its
+overrides."""
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     with running_emulator(
-        data_dir=tmp_path_factory.mktemp("emulator"),
-        api_keys=[API_KEY],
-        queue_seconds=0.1,
-        run_seconds=0.3,
-        callback_timeout=2.0,
-        callback_retry_interval=0.2,
-        tos_urls=True,  # outputs on the provider's TOS host names (pipeline_overrides maps them)
+        data_dir=tmp_path_factory.mktemp("emulator"), **EMULATOR_SETTINGS
     ) as handle:
         yield handle
 

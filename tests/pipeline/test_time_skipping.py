@@ -16,7 +16,12 @@ from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from seedance_pipeline.worker import running_workers
-from tests.pipeline.conftest import API_KEY, CALLBACK_SECRET, pipeline_settings
+from tests.pipeline.conftest import (
+    API_KEY,
+    CALLBACK_SECRET,
+    EMULATOR_SETTINGS,
+    pipeline_settings,
+)
 
 
 @contextlib.asynccontextmanager
@@ -60,10 +65,7 @@ async def test_job_succeeds_by_polling_under_time_skipping(
     """The full job (resolve, create, poll on timers, copy, ledger, manifest) on skipped time."""
     with running_emulator(
         data_dir=tmp_path / "emulator",
-        api_keys=[API_KEY],
-        queue_seconds=0.1,
-        run_seconds=0.3,
-        tos_urls=True,
+        **EMULATOR_SETTINGS,
         url_ttl=LONG_LIVED,
         retention_hours=LONG_LIVED / 3600,
     ) as emulator:
