@@ -161,8 +161,9 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
         out.append(
             f"Throughput, {tp['jobs']} jobs per run: gate on {_runs(on)}, off {_runs(off)}; "
             f"history events per job {events.get('gate_on', '?')} on, "
-            f"{events.get('gate_off', '?')} off. The gate costs each job a request signal, a "
-            "grant signal and a release signal."
+            f"{events.get('gate_off', '?')} off. The gate costs each job a share of its "
+            "worker's batched ask (carried by the create) and a release signal; a job the gate "
+            "holds back also gets a grant signal."
         )
     missed = [f.name for f in figures if f.met is False]
     if missed:

@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
-from seedance_pipeline.activities.capacity import CapacityActivities
+from seedance_pipeline.activities.capacity import CapacityActivities, GateAsker
 from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.health import HealthActivities
@@ -167,7 +167,7 @@ def activities(
     provider_client = ProviderClient(
         http, metrics.provider_call, redact=lambda: secret_values(settings)
     )
-    provider = ProviderActivities(provider_client, settings)
+    provider = ProviderActivities(provider_client, settings, ask_gate=GateAsker(client).ask)
     capacity = CapacityActivities(client, provider_client, settings)
     checks = WorkerCheckActivities(client, settings, http, provider_client, store, ledger)
     reconcile = ReconcileActivities(client, settings, ledger, provider_client, store)
@@ -196,7 +196,6 @@ def activities(
         ledger_acts.record_cost,
         ledger_acts.check_budget,
         ledger_acts.release_budget,
-        capacity.open_capacity_gate,
         app_webhooks.deliver_app_webhook,
         checks.worker_checks,
         reconcile.reconcile_provider,

@@ -15,7 +15,8 @@ from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from seedance_pipeline.activities.breaker_view import ClosedBreakerCache, ReportBatcher
+from seedance_pipeline.activities.breaker_view import ClosedBreakerCache
+from seedance_pipeline.activities.group_commit import GroupCommit
 from seedance_pipeline.core.breaker import Admission, Breaker, BreakerConfig, HealthReport
 from seedance_pipeline.core.models import ChooseModelInput, ModelChoice, ReportHealthInput
 from seedance_pipeline.core.settings import Settings
@@ -37,7 +38,7 @@ class HealthActivities:
         self._identity = identity or client.identity
         cfg = settings.breaker
         self._closed = ClosedBreakerCache(cfg.admission_cache_seconds)
-        self._reports = ReportBatcher(
+        self._reports: GroupCommit[HealthReport, Breaker] = GroupCommit(
             self._send_reports, linger=cfg.report_linger_seconds, max_batch=cfg.report_batch_max
         )
 
@@ -93,7 +94,7 @@ class HealthActivities:
             error_code=data.error_code,
             at=datetime.now(UTC),
         )
-        await self._reports.report(data.alias, report)
+        await self._reports.add(data.alias, report)
 
     async def _send_reports(self, alias: str, reports: list[HealthReport]) -> Breaker:
         breaker = await self._client.execute_update_with_start_workflow(

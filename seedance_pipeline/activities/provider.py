@@ -4,10 +4,13 @@
 single attempt; the workflow decides, from the error type, whether a new create is safe
 (`ProviderNotReached`, an error answer) or whether it must reconcile first (`ProviderAmbiguous`,
 a timeout, a lost worker). The callback URL is built here from the worker's secret, so the
-secret never enters workflow history.
+secret never enters workflow history. A create that carries the job's capacity ask asks the
+account's gate first and is sent only when the slot is granted (`GateAsker`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import structlog
 from temporalio import activity
@@ -17,7 +20,14 @@ from seedance_pipeline.activities.errors import to_application_error
 from seedance_pipeline.adapters.provider_client import ProviderClient, ProviderError
 from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.callback_token import callback_url
-from seedance_pipeline.core.capacity import GateConfig, GateRef, ModelLimits, gate_id
+from seedance_pipeline.core.capacity import (
+    CapacityAnswer,
+    GateAsk,
+    GateConfig,
+    GateRef,
+    ModelLimits,
+    gate_id,
+)
 from seedance_pipeline.core.fingerprint import Fingerprint
 from seedance_pipeline.core.models import (
     CreateTaskInput,
@@ -69,10 +79,16 @@ def _gate_ref(settings: Settings, route_name: str, latency: float) -> GateRef | 
     )
 
 
+AskGate = Callable[[GateAsk], Awaitable[CapacityAnswer]]
+
+
 class ProviderActivities:
-    def __init__(self, client: ProviderClient, settings: Settings) -> None:
+    def __init__(
+        self, client: ProviderClient, settings: Settings, ask_gate: AskGate | None = None
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._ask_gate = ask_gate
 
     @activity.defn(name="resolve_model")
     async def resolve_model(self, data: ResolveInput) -> ResolvedModel:
@@ -167,6 +183,12 @@ class ProviderActivities:
         structlog.contextvars.bind_contextvars(
             job_id=data.job_id, submit_no=data.submit_no, model_id=data.model.model_id
         )
+        granted_at = None
+        if data.ask is not None:
+            answer = await self._ask(data.ask)
+            if answer.granted is None:  # the gate holds it back: nothing is sent
+                return CreateTaskResult(waiting=answer.waiting)
+            granted_at = answer.granted.at
         route = self._settings.route(data.model.route)
         url = None
         secret = self._settings.callbacks.secret()
@@ -188,7 +210,17 @@ class ProviderActivities:
             log.warning("provider.create_failed", error=str(exc))
             raise to_application_error(exc, "create") from None
         log.info("provider.created", task_id=task_id)
-        return CreateTaskResult(task_id=task_id)
+        return CreateTaskResult(task_id=task_id, granted_at=granted_at)
+
+    async def _ask(self, ask: GateAsk) -> CapacityAnswer:
+        if self._ask_gate is None:
+            raise ApplicationError(
+                "this worker cannot ask a capacity gate (built without a Temporal client): "
+                "start it with `python -m seedance_pipeline.worker`",
+                type=et.CONFIG_ERROR,
+                non_retryable=True,
+            )
+        return await self._ask_gate(ask)
 
     @activity.defn(name="get_task")
     async def get_task(self, ref: TaskRef) -> ProviderTask:

@@ -484,7 +484,7 @@ def _later(current: datetime | None, new: datetime | None) -> datetime | None:
     return max(current, new)
 
 
-# ---- messages between jobs and the gate (signals; each one input model) ---------------------
+# ---- messages between jobs and the gate (asks by update; the rest signals) ------------------
 
 
 class GateRef(BaseModel):
@@ -527,7 +527,7 @@ class CapacityGranted(BaseModel):
 
 
 class CapacityWaiting(BaseModel):
-    """Gate -> job, once, when its request cannot be granted at once."""
+    """Gate -> job, in the answer to its ask, when the slot cannot be granted at once."""
 
     model_id: str
     ahead: int
@@ -557,11 +557,30 @@ class HolderCheckResult(BaseModel):
     """Slots still held: the job runs, or its task still runs at the provider."""
 
 
-class OpenGate(BaseModel):
-    """Job -> activity: start the account's gate (signal-with-start) with the job's request.
-
-    Only a request can find no gate: every other message follows a grant or a request, and a
-    gate that was terminated by hand has no slots left to free."""
+class GateAsk(BaseModel):
+    """Job -> gate, carried by the job's create: a slot, please (the create runs only when
+    the answer is yes). A repeated ask is one request and gets the same answer."""
 
     ref: GateRef
     request: CapacityRequest
+
+
+class CapacityAnswer(BaseModel):
+    """Gate -> job, in answer to its ask: the slot at once, or why it must wait. A waiter's
+    grant comes later, as the `capacity_granted` signal."""
+
+    granted: CapacityGranted | None = None
+    waiting: CapacityWaiting | None = None
+    """Why the job waits (None with no grant: queued behind others while nothing blocks)."""
+
+
+class CapacityAsks(BaseModel):
+    """A worker's asks for one gate, gathered for a moment and sent as one update (Temporal
+    allows only a few updates in flight per workflow)."""
+
+    asks: list[CapacityRequest]
+
+
+class CapacityAnswers(BaseModel):
+    answers: dict[str, CapacityAnswer] = Field(default_factory=dict)
+    """By job ID."""

@@ -12,6 +12,8 @@ an import error. The tree, by who raises and what the workflow does with it:
         PROVIDER_RATE_LIMITED
     provider, answered with a server error (5xx)    -> safe to create again; counts to the breaker
         PROVIDER_UNAVAILABLE
+    the create's capacity ask, the gate unreachable -> nothing was sent: wait and ask again
+        CAPACITY_ASK_FAILED
     provider, may or may not have made a task       -> reconcile before any new create
         PROVIDER_AMBIGUOUS, PROVIDER_BAD_RESPONSE
     provider, final answers                         -> classified by core.outcomes, never retried
@@ -60,6 +62,9 @@ PROVIDER_MODEL_UNAVAILABLE: Final = "ProviderModelUnavailable"
 PROVIDER_TASK_NOT_FOUND: Final = "ProviderTaskNotFound"
 PROVIDER_CANCELLED: Final = "ProviderCancelled"
 PROVIDER_EXPIRED: Final = "ProviderExpired"
+CAPACITY_ASK_FAILED: Final = "CapacityAskFailed"
+"""The create could not reach its account's gate: the provider was not called (non-retryable
+as an activity; the job backs off and asks again, within its capacity wait bound)."""
 PROVIDER_ERROR: Final = "ProviderError"
 """A provider failure of no known kind (a bug in the client's error tree if ever seen)."""
 

@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from seedance_pipeline.core.capacity import DEFAULT_PRIORITY, GateRef, Limit
+from seedance_pipeline.core.capacity import (
+    DEFAULT_PRIORITY,
+    CapacityWaiting,
+    GateAsk,
+    GateRef,
+    Limit,
+)
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """Use with `fullmatch`: `$` would let a trailing newline through."""
@@ -526,10 +532,18 @@ class CreateTaskInput(BaseModel):
     """The job's run: with the job ID and submit number it derives the create's seed when the
     request leaves `seed` at -1, so a listed task proves which create made it
     (`core.fingerprint`)."""
+    ask: GateAsk | None = None
+    """The job's ask for a capacity slot, when it holds none: the create asks the gate first
+    and runs only if granted (one call where an ask and a grant cost a job two signals)."""
 
 
 class CreateTaskResult(BaseModel):
-    task_id: str
+    task_id: str | None = None
+    """None: the gate held the create back (nothing was sent to the provider)."""
+    granted_at: datetime | None = None
+    """When the gate granted the slot this create used (None: the job held it already)."""
+    waiting: CapacityWaiting | None = None
+    """Why the gate held it back (None: queued behind others while nothing blocks)."""
 
 
 class TaskRef(BaseModel):

@@ -107,11 +107,6 @@ REFERENCES = Options(
 )
 OWNERS = Options(timedelta(seconds=30), RetryPolicy(maximum_attempts=5))
 BREAKER = Options(timedelta(seconds=10), RetryPolicy(maximum_attempts=2))
-GATE_OPEN = Options(
-    timedelta(seconds=10),
-    RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
-)
-"""Retried until it works: a job cannot create without its account's gate."""
 CAPACITY_CHECK = Options(timedelta(seconds=120), RetryPolicy(maximum_attempts=3))
 CANCEL = Options(timedelta(seconds=60), RetryPolicy(maximum_attempts=3))
 COPY = Options(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
-from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks, OpenGate
+from seedance_pipeline.core.capacity import HolderCheckResult, HolderChecks
 from seedance_pipeline.core.checks import WorkerChecksInput, WorkerReport
 from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput
 from seedance_pipeline.core.models import (
@@ -134,12 +134,6 @@ async def deliver_app_webhook(data: AppWebhookInput) -> AppWebhookResult:
     raise _stub("deliver_app_webhook")
 
 
-@activity.defn(name="open_capacity_gate")
-async def open_capacity_gate(data: OpenGate) -> None:
-    """Start the account's capacity gate (signal-with-start) carrying the job's request."""
-    raise _stub("open_capacity_gate")
-
-
 @activity.defn(name="check_capacity_holders")
 async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
     """For the gate: which silent slot holders are gone, with their tasks ended."""
@@ -201,7 +195,6 @@ ALL = (
     copy_output,
     write_manifest,
     record_cost,
-    open_capacity_gate,
     check_capacity_holders,
     deliver_app_webhook,
     worker_checks,

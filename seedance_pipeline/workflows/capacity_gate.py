@@ -1,13 +1,17 @@
 """CapacityGateWorkflow: one durable gate per route's account (ID `capacity:<route>`).
 
-Jobs ask it for a slot before their create (signal `request`) and wait, durably and holding no
-activity slot, for its `capacity_granted` signal; they give the slot back when their provider
-task ends (`release`), tell it when the provider refused a create (`refused`: backpressure, the
-gate learns), or withdraw a request they no longer need. The rules live in `core.capacity`;
-this class adds time (the rate window, pauses, the holder check), persistence, delivery of
-grants, and continue-as-new. A grant that cannot be delivered (the job is gone) frees its slot
-at once; a holder not heard from for a lease is checked by an activity (is its job alive? is
-its task still running at the provider?), so no slot is ever leaked.
+Jobs ask it for a slot in their create (update `ask`, sent by the create activity before it
+calls the provider; a worker gathers its jobs' asks into one update, and the first ask of an
+account starts the gate). The answer is the slot when there is room, which is most of the time,
+so a job with room costs the gate nothing but its share of an update and its release. Otherwise
+the job waits, durably and holding no activity slot, for the `capacity_granted` signal. Jobs
+give the slot back when their provider task ends (`release`), tell the gate when the provider
+refused a create (`refused`: backpressure, the gate learns), or withdraw a request they no
+longer need. The rules live in `core.capacity`; this class adds time (the rate window, pauses,
+the holder check), persistence, delivery of grants, and continue-as-new. A grant that cannot be
+delivered (the job is gone) frees its slot at once; a holder not heard from for a lease is
+checked by an activity (is its job alive? is its task still running at the provider?), so no
+slot is ever leaked.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
     from seedance_pipeline.core import metric_names as names
     from seedance_pipeline.core.capacity import (
+        CapacityAnswer,
+        CapacityAnswers,
+        CapacityAsks,
         CapacityGranted,
         CapacityRefusal,
         CapacityRelease,
-        CapacityRequest,
         CapacityWaiting,
         CapacityWithdrawal,
         Gate,
@@ -42,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.workflows.payloads import one
 
 GRANTED_SIGNAL = "capacity_granted"
-WAITING_SIGNAL = "capacity_waiting"
 
 
 @workflow.defn
@@ -53,7 +58,6 @@ class CapacityGateWorkflow:
         # fail its first task forever, and with it every job's request.
         self._gate: Gate | None = one((gate,), Gate)
         self._changed = False
-        self._fresh: list[Waiter] = []
         self._deliveries: set[asyncio.Task[None]] = set()
         self._next_audit: datetime | None = None
 
@@ -86,15 +90,30 @@ class CapacityGateWorkflow:
 
     # ---- what jobs say ----------------------------------------------------------------------
 
-    @workflow.signal
-    def request(self, *payload: Any) -> None:
-        req = one(payload, CapacityRequest)
-        if req is None or self._gate is None:
-            workflow.logger.warning("capacity: dropped a malformed request (%d args)", len(payload))
-            return
-        self._gate.request(req.waiter, req.limits)
-        self._fresh.append(req.waiter)
+    @workflow.update
+    def ask(self, batch: CapacityAsks) -> CapacityAnswers:
+        """A worker's asks, answered in the same call: granted, or wait (with the place and
+        the limit that holds the job). Answered in the handler, not the run loop, so asks that
+        land while the gate drains for continue-as-new are answered too. A job that holds its
+        slot already (its create's answer was lost) is granted it again."""
+        g = self._require()
+        for request in batch.asks:
+            g.request(request.waiter, request.limits)
         self._changed = True
+        mine = self._admit(answering={r.waiter.job_id for r in batch.asks})
+        answers = CapacityAnswers()
+        for request in batch.asks:
+            waiter = request.waiter
+            grant = mine.get(waiter.job_id)
+            holder = g.holders.get(waiter.job_id)
+            if grant is None and holder is not None and holder.model_id == waiter.model_id:
+                grant = Grant(job_id=waiter.job_id, model_id=holder.model_id, at=holder.granted_at)
+            if grant is not None:
+                granted = CapacityGranted(model_id=grant.model_id, at=grant.at)
+                answers.answers[waiter.job_id] = CapacityAnswer(granted=granted)
+            else:
+                answers.answers[waiter.job_id] = CapacityAnswer(waiting=self._waiting(waiter))
+        return answers
 
     @workflow.signal
     def release(self, *payload: Any) -> None:
@@ -135,15 +154,16 @@ class CapacityGateWorkflow:
 
     # ---- grants ----------------------------------------------------------------------------
 
-    def _admit(self) -> None:
-        g = self._require()
-        now = workflow.now()
-        for grant in g.admit(now):
-            self._spawn(self._deliver(grant))
-        for waiter in self._fresh:
-            if waiter.job_id in g.waiting_ids:
-                self._spawn(self._tell_waiting(waiter))
-        self._fresh.clear()
+    def _admit(self, answering: frozenset[str] | set[str] = frozenset()) -> dict[str, Grant]:
+        """Grant what the limits allow; each grant goes out as a signal, except those for the
+        jobs being answered (returned, by job ID)."""
+        mine: dict[str, Grant] = {}
+        for grant in self._require().admit(workflow.now()):
+            if grant.job_id in answering:
+                mine[grant.job_id] = grant
+            else:
+                self._spawn(self._deliver(grant))
+        return mine
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -158,23 +178,22 @@ class CapacityGateWorkflow:
             )
             self._changed = True
 
-    async def _tell_waiting(self, waiter: Waiter) -> None:
+    def _waiting(self, waiter: Waiter) -> CapacityWaiting | None:
+        """Why a waiter waits: its place (an estimate), the limit and when its turn may come."""
         g = self._require()
         state = g.models[waiter.model_id]
         blocked = g.blocked_by(state, workflow.now())
-        if blocked is None:
-            return
+        if blocked is None or g.waiting_ids.get(waiter.job_id) != waiter.model_id:
+            return None
         ahead = g.ahead_of(waiter)
         per_slot = state.limits.expected_latency_seconds / max(1, state.limits.concurrency)
-        notice = CapacityWaiting(
+        return CapacityWaiting(
             model_id=waiter.model_id,
             ahead=ahead,
             blocked_by=blocked,
             limit_value=g.limit_value(state, blocked),
             estimate_seconds=round(ahead * per_slot, 1),
         )
-        if not await signals.signal(waiter.job_id, WAITING_SIGNAL, notice):
-            g.withdraw(waiter.job_id)
 
     def _timeout(self) -> timedelta | None:
         g = self._require()

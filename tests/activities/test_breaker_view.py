@@ -1,5 +1,5 @@
-"""The worker's view of the breakers: closed answers expire, reports go out in batches and
-every reporter learns the fate of the batch that carried its report."""
+"""The worker's view of the breakers: closed answers expire, and a burst of jobs shares one
+answer instead of each asking."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from seedance_pipeline.activities.breaker_view import ClosedBreakerCache, ReportBatcher
-from seedance_pipeline.core.breaker import Admission, Breaker, BreakerState, HealthReport
+from seedance_pipeline.activities.breaker_view import ClosedBreakerCache
+from seedance_pipeline.core.breaker import Admission, BreakerState, HealthReport
 
 
 class FakeClock:
@@ -47,63 +47,6 @@ def test_a_zero_ttl_never_caches() -> None:
     cache = ClosedBreakerCache(0.0, FakeClock())
     cache.remember("mini", BreakerState.CLOSED)
     assert not cache.is_closed("mini")
-
-
-class Recorder:
-    def __init__(self, fail: bool = False) -> None:
-        self.batches: list[tuple[str, list[str]]] = []
-        self.fail = fail
-
-    async def __call__(self, alias: str, reports: list[HealthReport]) -> Breaker:
-        await asyncio.sleep(0.01)
-        self.batches.append((alias, [r.job_id for r in reports]))
-        if self.fail:
-            raise RuntimeError("entity unreachable")
-        return Breaker(model=alias, window=[r.ok for r in reports])
-
-
-async def test_concurrent_reports_go_out_as_one_batch_per_model() -> None:
-    send = Recorder()
-    batcher = ReportBatcher(send, linger=0.05, max_batch=100)
-    results = await asyncio.gather(
-        *(batcher.report("mini", _report(i)) for i in range(10)),
-        batcher.report("fast", _report(99, ok=False)),
-    )
-    assert sorted(send.batches) == [
-        ("fast", ["job-99"]),
-        ("mini", [f"job-{i}" for i in range(10)]),
-    ]
-    assert all(r.model == "mini" and len(r.window) == 10 for r in results[:10])
-    assert results[10].window == [False]
-
-
-async def test_a_full_batch_leaves_without_waiting_and_later_reports_start_another() -> None:
-    send = Recorder()
-    batcher = ReportBatcher(send, linger=30.0, max_batch=3)
-    first = await asyncio.wait_for(
-        asyncio.gather(*(batcher.report("mini", _report(i)) for i in range(3))), timeout=5
-    )
-    assert [len(b.window) for b in first] == [3, 3, 3]
-    assert send.batches == [("mini", ["job-0", "job-1", "job-2"])]
-
-
-async def test_a_failed_send_fails_every_report_it_carried() -> None:
-    batcher = ReportBatcher(Recorder(fail=True), linger=0.01, max_batch=100)
-    outcomes = await asyncio.gather(
-        *(batcher.report("mini", _report(i)) for i in range(4)), return_exceptions=True
-    )
-    assert all(isinstance(o, RuntimeError) and "unreachable" in str(o) for o in outcomes)
-
-
-async def test_a_cancelled_reporter_does_not_cancel_the_batch() -> None:
-    send = Recorder()
-    batcher = ReportBatcher(send, linger=0.05, max_batch=100)
-    leaving = asyncio.create_task(batcher.report("mini", _report(1)))
-    staying = asyncio.create_task(batcher.report("mini", _report(2)))
-    await asyncio.sleep(0.01)
-    leaving.cancel()
-    breaker = await staying
-    assert send.batches == [("mini", ["job-1", "job-2"])] and len(breaker.window) == 2
 
 
 class Asker:

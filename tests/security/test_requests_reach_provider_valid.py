@@ -205,7 +205,7 @@ async def test_the_pipeline_refuses_or_the_provider_accepts(
             result = await env.run(provider.create_task, create)
         except ApplicationError as exc:
             pytest.fail(f"the pipeline accepted {fields!r} but the provider refused: {exc}")
-        assert result.task_id.startswith("cgt-")
+        assert result.task_id is not None and result.task_id.startswith("cgt-")
 
 
 async def test_no_create_was_refused(strict_provider: EmulatorHandle) -> None:

@@ -20,20 +20,18 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from seedance_pipeline.activities.capacity import GateAsker
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import (
-    Gate,
     GateConfig,
     GateRef,
     HolderCheckResult,
     HolderChecks,
     ModelLimits,
-    OpenGate,
 )
 from seedance_pipeline.core.follow import FollowerStarted, FollowTaskInput, follower_id
 from seedance_pipeline.core.models import (
@@ -242,11 +240,24 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
     async def release_budget(data: BudgetRelease) -> None:
         script.calls["release_budget"] += 1
 
+    askers: list[GateAsker] = []
+
     @activity.defn(name="create_task")
     async def create_task(data: CreateTaskInput) -> CreateTaskResult:
+        """The ask goes to the real gate (through the worker's own client), as the real create
+        sends it; only the provider's answer is scripted."""
+        granted_at = None
+        if data.ask is not None:
+            if not askers:
+                askers.append(GateAsker(activity.client()))
+            script.calls["ask"] += 1
+            reply = await askers[0].ask(data.ask)
+            if reply.granted is None:
+                return CreateTaskResult(waiting=reply.waiting)
+            granted_at = reply.granted.at
         script.calls["create_task"] += 1
         value = script.next(script.creates, f"t{script.calls['create_task']}")
-        return CreateTaskResult(task_id=answer(value))
+        return CreateTaskResult(task_id=answer(value), granted_at=granted_at)
 
     @activity.defn(name="find_tasks")
     async def find_tasks(data: FindTasksInput) -> list[ProviderTask]:
@@ -340,25 +351,6 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         workflow_id = follower_id(data.route, data.task_id)
         return FollowerStarted(workflow_id=workflow_id, run_id=None, existed=False)
 
-    @activity.defn(name="open_capacity_gate")
-    async def open_capacity_gate(data: OpenGate) -> None:
-        """The real signal-with-start, through the worker's own client."""
-        script.calls["open_capacity_gate"] += 1
-        gate = Gate(
-            route=data.ref.route,
-            config=data.ref.config,
-            queued_learned=float(data.ref.config.queued_per_account),
-        )
-        await activity.client().start_workflow(
-            CapacityGateWorkflow.run,
-            gate,
-            id=data.ref.gate_id,
-            task_queue=data.ref.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="request",
-            start_signal_args=[data.request],
-        )
-
     @activity.defn(name="check_capacity_holders")
     async def check_capacity_holders(data: HolderChecks) -> HolderCheckResult:
         """Alive while the job runs; a gone job's task counts as ended (no provider here)."""
@@ -385,7 +377,6 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         copy_output,
         write_manifest,
         record_cost,
-        open_capacity_gate,
         check_capacity_holders,
         claim_task,
         find_claims,

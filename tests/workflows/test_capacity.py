@@ -1,17 +1,20 @@
 """Jobs and the real capacity gate, on scripted activities: a job waits for a slot (shown as
 waiting, with its place and the limit), a 429 is backpressure (no fallback, no breaker report,
 the gate learns), the wait has its own bound, priority goes first, and no slot is leaked by a
-job that is cancelled while waiting or terminated while holding one."""
+job that is cancelled while waiting or terminated while holding one. A job with room gets its
+slot in its create's answer; a repeated ask is one request; a burst's asks share updates."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from seedance_pipeline.activities.capacity import GateAsker
 from seedance_pipeline.core import error_types as et
-from seedance_pipeline.core.capacity import Gate, Limit
+from seedance_pipeline.core.capacity import CapacityRequest, Gate, GateAsk, Limit, Waiter
 from seedance_pipeline.core.models import GenerationInput, JobRecord, JobState, Outcome
 from tests.workflows.support import (
     Script,
@@ -81,6 +84,28 @@ async def test_a_second_job_waits_for_the_slot_and_shows_why(client: Client) -> 
     assert [r.record.outcome for r in done] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
     assert done[1].record.capacity and done[1].record.capacity.granted_at
     assert gate.holders == {} and gate.waiting() == 0
+    # The first job had room: its slot came in its create's answer, with no signal to or from
+    # the gate but its release. The second was held back and got its grant by signal; the
+    # create the gate held back is no attempt (one submit, numbered 1).
+    assert await _signals(first) == ({"release"}, [])
+    assert await _signals(second) == ({"release"}, ["capacity_granted"])
+    assert [a.submit_no for a in done[1].record.attempts] == [1]
+    assert script.calls["ask"] == 2 and script.calls["create_task"] == 2
+
+
+async def _signals(handle: WorkflowHandle[Any, Any]) -> tuple[set[str], list[str]]:
+    """The signals a job sent (by name) and the ones it received that are not callbacks."""
+    sent, received = set(), []
+    async for event in handle.fetch_history_events():
+        if event.HasField("signal_external_workflow_execution_initiated_event_attributes"):
+            sent.add(
+                event.signal_external_workflow_execution_initiated_event_attributes.signal_name
+            )
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            name = event.workflow_execution_signaled_event_attributes.signal_name
+            if name != "provider_callback":
+                received.append(name)
+    return sent, received
 
 
 async def _has_state(handle: WorkflowHandle[Any, Any], provider_status: str) -> bool:
@@ -195,3 +220,47 @@ async def _waiting(client: Client, script: Script, n: int) -> bool:
 
 def _with(inp: GenerationInput, **fields: Any) -> GenerationInput:
     return inp.model_copy(update=fields)
+
+
+def _ask(ref: Any, job_id: str) -> GateAsk:
+    waiter = Waiter(job_id=job_id, model_id="m", since=datetime.now(UTC))
+    return GateAsk(ref=ref, request=CapacityRequest(waiter=waiter, limits=ref.limits))
+
+
+async def test_a_repeated_ask_gets_the_same_answer(client: Client) -> None:
+    """A create whose answer was lost (its worker died) asks again: that must be one request,
+    the same slot or the same place in the queue, never a second slot or a second place."""
+    queue = new_queue()
+    script = Script(models=gated(queue))
+    ref = script.models["mini"].capacity
+    assert ref is not None
+    asker = GateAsker(client)
+    async with scripted_worker(client, script, queue):
+        first, again = await asker.ask(_ask(ref, "a")), await asker.ask(_ask(ref, "a"))
+        assert first.granted is not None and again.granted == first.granted
+        told, retold = await asker.ask(_ask(ref, "b")), await asker.ask(_ask(ref, "b"))
+        assert told.granted is None and told.waiting is not None
+        assert told.waiting.blocked_by == Limit.CONCURRENCY and retold == told
+        gate = await _gate(client, script)
+    assert list(gate.holders) == ["a"] and gate.waiting() == 1
+
+
+async def test_a_burst_of_asks_shares_updates(client: Client) -> None:
+    """Temporal allows 10 updates in flight per workflow: a worker's burst of asks goes out as
+    a few updates, one at a time, and every ask gets its own answer."""
+    queue = new_queue()
+    script = Script(models=gated(queue, concurrency=5))
+    ref = script.models["mini"].capacity
+    assert ref is not None
+    asker = GateAsker(client)
+    async with scripted_worker(client, script, queue):
+        answers = await asyncio.gather(*(asker.ask(_ask(ref, f"j{i}")) for i in range(40)))
+        handle = client.get_workflow_handle(ref.gate_id)
+        updates = [
+            e
+            async for e in handle.fetch_history_events()
+            if e.HasField("workflow_execution_update_accepted_event_attributes")
+        ]
+    assert sum(a.granted is not None for a in answers) == 5
+    assert sum(a.waiting is not None for a in answers) == 35
+    assert 1 <= len(updates) <= 4, len(updates)

@@ -160,6 +160,15 @@ class JobBook:
         rec.submitted_at = rec.submitted_at or at
         return attempt
 
+    def take_back(self, attempt: Attempt) -> None:
+        """The create sent nothing (its capacity gate held it back): it is no attempt, and its
+        submit number is the next create's."""
+        rec = self.record
+        if rec.attempts and rec.attempts[-1] is attempt:
+            rec.attempts.pop()
+        if not rec.attempts:
+            rec.submitted_at = None
+
     @property
     def attempt(self) -> Attempt:
         if not self.record.attempts:

@@ -1,14 +1,16 @@
-"""Capacity: the job asks its account's gate for a slot before each create and gives it back
-when its provider task ends.
+"""Capacity: the job's create asks its account's gate for a slot, and the job gives the slot
+back when its provider task ends.
 
-Waiting costs no activity slot: the job signals the gate and waits on a condition for the
-gate's grant (a signal), durably, for at most the gate's bound (extendable with `extend`);
-past it the job ends `failed_quota` naming the limit that held it. A create refused with 429
-is backpressure: the job tells the gate (which learns) and waits again; it never counts
-toward a breaker, never falls back and never ends the job. The slot is kept across safe
-re-creates on the same model and given back when the task is terminal, when the create made
-no task, or when the job ends (with `still_running` when its task may still run, so the gate
-keeps the slot until a check sees the task end).
+The ask rides in the create (`CreateTaskInput.ask`): the create activity asks the gate first
+and calls the provider only when the slot is granted, which is most of the time, so a job with
+room pays no message of its own for it. When the gate holds the create back, the job waits on a
+condition for the gate's grant (a signal), durably and holding no activity slot, for at most the
+gate's bound (extendable with `extend`); past it the job ends `failed_quota` naming the limit
+that held it. A create refused with 429 is backpressure: the job tells the gate (which learns)
+and asks again; it never counts toward a breaker, never falls back and never ends the job. The
+slot is kept across safe re-creates on the same model and given back when the task is
+terminal, when the create made no task, or when the job ends (with `still_running` when its task
+may still run, so the gate keeps the slot until a check sees the task end).
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ with workflow.unsafe.imports_passed_through():
         CapacityRelease,
         CapacityRequest,
         CapacityWaiting,
-        CapacityWithdrawal,
+        GateAsk,
         GateRef,
-        OpenGate,
         Waiter,
     )
     from seedance_pipeline.core.models import (
@@ -36,77 +37,94 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ResolvedModel,
     )
-    from seedance_pipeline.workflows import activity_options as opts
-    from seedance_pipeline.workflows import activity_stubs as stubs
     from seedance_pipeline.workflows import signals
     from seedance_pipeline.workflows.generation.ending import ended
     from seedance_pipeline.workflows.generation.job import Job
 
+MAX_ASK_BACKOFF_SECONDS = 60
 
-async def acquire(job: Job, model: ResolvedModel) -> None:
-    """Hold a slot on `model` before a create (at once when the job holds one already)."""
-    ref, inbox = model.capacity, job.inbox
+
+def ask(job: Job, model: ResolvedModel) -> GateAsk | None:
+    """The ask the next create on `model` carries (None: no gate, or the job holds the slot)."""
+    ref, inbox, book = model.capacity, job.inbox, job.book
     if ref is None or inbox.holding == model.model_id:
-        return
-    book = job.book
+        return None
     now = book.now()
-    inbox.granted, inbox.told_to_wait = None, False
-    inbox.capacity_since = inbox.capacity_since or now
-    wait = book.record.capacity = _wait_record(job, ref, model, now)
+    wait = book.record.capacity
+    if inbox.asking != model.model_id or wait is None or wait.granted_at is not None:
+        inbox.granted, inbox.asking = None, model.model_id
+        inbox.capacity_since = inbox.capacity_since or now
+        wait = book.record.capacity = _wait_record(job, ref, model, now)
     waiter = Waiter(
         job_id=job.job_id,
         model_id=model.model_id,
         priority=job.inp.priority,
         fairness_key=job.inp.fairness_key,
-        since=now,
+        since=wait.requested_at,
     )
-    book.move_to(JobState.WAITING_FOR_CAPACITY)  # quiet: shown once the gate says "wait"
-    request = CapacityRequest(waiter=waiter, limits=ref.limits)
-    await _request(job, ref, request)
-    await _until_granted(job, ref, model, request)
-    inbox.holding, inbox.told_to_wait, wait.granted_at = model.model_id, False, book.now()
-    wait.waited_seconds += (wait.granted_at - now).total_seconds()
+    return GateAsk(ref=ref, request=CapacityRequest(waiter=waiter, limits=ref.limits))
 
 
-async def _until_granted(
-    job: Job, ref: GateRef, model: ResolvedModel, request: CapacityRequest
-) -> None:
-    """Wait for the grant. Most come at once, so there is no timer until the gate says the
-    job must wait; then the wait's own bound runs. A poke sends the request again (the gate
-    ignores a repeat; a gate that was lost is started anew with it)."""
-    inbox, book = job.inbox, job.book
-    since = inbox.capacity_since or book.now()
-    deadline = since + timedelta(seconds=ref.max_wait_seconds)
-    while inbox.granted != model.model_id:
-        timed = inbox.told_to_wait
-        timeout = max(timedelta(0), deadline + inbox.extension - book.now()) if timed else None
-        try:
-            await _news(job, model.model_id, timed=timed, within=timeout)
-        except TimeoutError:
-            await _tell(ref, "withdraw", CapacityWithdrawal(job_id=job.job_id))
-            raise _waited_too_long(job, ref, model) from None
-        if inbox.poked and inbox.granted != model.model_id:
-            inbox.poked = False
-            await _request(job, ref, request)
+def held(job: Job, model: ResolvedModel, at: datetime | None = None) -> None:
+    """The slot on `model` is the job's: granted in its create's answer or by the gate's signal."""
+    inbox, wait = job.inbox, job.book.record.capacity
+    if model.capacity is None:
+        return
+    inbox.holding = inbox.asking = model.model_id
+    if wait is not None and wait.granted_at is None:
+        wait.granted_at = at or job.book.now()
+        wait.waited_seconds += max(0.0, (wait.granted_at - wait.requested_at).total_seconds())
 
 
-async def _news(job: Job, model_id: str, *, timed: bool, within: timedelta | None) -> None:
-    """Until the grant, a poke, or (before the bound runs) the gate's "wait"."""
-    inbox = job.inbox
-    await workflow.wait_condition(
-        lambda: inbox.granted == model_id or inbox.poked or (inbox.told_to_wait and not timed),
-        timeout=within,
-    )
+async def wait_for_grant(job: Job, model: ResolvedModel, notice: CapacityWaiting | None) -> None:
+    """The gate held the create back: wait for its grant, a poke (ask again), or the bound.
+
+    The wait shows as `waiting_for_capacity`, with the place and the limit when the gate
+    named them (none: the job is queued behind others while nothing blocks)."""
+    ref, inbox, book = model.capacity, job.inbox, job.book
+    if ref is None:
+        return
+    book.move_to(JobState.WAITING_FOR_CAPACITY)
+    wait = book.record.capacity
+    if notice is not None and wait is not None:
+        wait.ahead, wait.blocked_by = notice.ahead, notice.blocked_by
+        wait.limit_value, wait.estimate_seconds = notice.limit_value, notice.estimate_seconds
+    book.flush()
+    try:
+        await workflow.wait_condition(
+            lambda: inbox.granted == model.model_id or inbox.poked, timeout=_left(job, ref)
+        )
+    except TimeoutError:
+        await release(job, model)
+        raise _waited_too_long(job, ref, model) from None
+    if inbox.granted == model.model_id:
+        held(job, model)
+    else:
+        inbox.poked = False  # ask again (a gate that was lost is started anew by the ask)
+
+
+async def ask_failed(job: Job, model: ResolvedModel, failures: int) -> None:
+    """The create could not reach the gate (nothing was sent): wait a little, within the bound."""
+    ref = model.capacity
+    if ref is None:
+        return
+    delay = min(2.0**failures, MAX_ASK_BACKOFF_SECONDS)
+    if _left(job, ref) <= timedelta(seconds=delay):
+        await release(job, model)
+        raise _waited_too_long(job, ref, model)
+    job.book.note(f"capacity gate {ref.gate_id} unreachable; asking again in {delay:g}s")
+    job.book.flush()
+    await workflow.sleep(delay)
 
 
 async def refused(
     job: Job, model: ResolvedModel, info: ErrorInfo, retry_after: float | None
 ) -> None:
-    """The provider refused the create for its limits: the gate learns; the job waits again."""
+    """The provider refused the create for its limits: the gate learns; the job asks again."""
     ref = model.capacity
     if ref is None:
         return
-    job.inbox.holding = None
+    job.inbox.holding = job.inbox.granted = None
     if job.book.record.capacity is not None:
         job.book.record.capacity.refusals += 1
     job.book.note(f"create refused for the provider's limits ({info.code}); waiting for capacity")
@@ -115,48 +133,34 @@ async def refused(
 
 
 async def release(job: Job, model: ResolvedModel | None, *, still_running: bool = False) -> None:
-    """Give the slot back (or the place in the queue, when the job was still waiting)."""
+    """Give the slot back, or the place in the queue when the job was still waiting (the gate
+    frees whichever it has; a job whose answer was lost may hold a slot it never heard of)."""
     ref = model.capacity if model else None
     inbox = job.inbox
-    if ref is None:
+    if ref is None or inbox.asking is None:
         return
-    if inbox.holding is None:
-        if inbox.granted is None and inbox.capacity_since is not None:
-            await _tell(ref, "withdraw", CapacityWithdrawal(job_id=job.job_id))
-        return
-    inbox.holding = None
+    inbox.asking = inbox.holding = inbox.granted = None
     task_id = job.book.record.provider_task_id
     message = CapacityRelease(job_id=job.job_id, task_id=task_id, still_running=still_running)
     await _tell(ref, "release", message)
 
 
 def granted(job: Job, message: CapacityGranted) -> None:
-    """Handler side: the gate's grant (a late grant for a job that stopped waiting is ignored
-    here; the gate frees it when the job's release or withdrawal arrives)."""
+    """Handler side: the gate's grant for a waiter. A late grant for a job that stopped
+    waiting is ignored; the gate frees it when the job's release arrives."""
     job.inbox.granted = message.model_id
-
-
-def waiting(job: Job, message: CapacityWaiting) -> None:
-    """Handler side: the gate says the job must wait; show it, with the place and the limit."""
-    wait = job.book.record.capacity
-    if wait is None or wait.model_id != message.model_id or job.inbox.granted is not None:
-        return
-    job.inbox.told_to_wait = True
-    wait.ahead, wait.blocked_by = message.ahead, message.blocked_by
-    wait.limit_value, wait.estimate_seconds = message.limit_value, message.estimate_seconds
-    job.book.flush()  # the quiet waiting_for_capacity state becomes visible
-
-
-async def _request(job: Job, ref: GateRef, request: CapacityRequest) -> None:
-    if not await _tell(ref, "request", request):  # no gate yet for this account: start it
-        await opts.call(
-            stubs.open_capacity_gate, OpenGate(ref=ref, request=request), opts.GATE_OPEN
-        )
 
 
 async def _tell(ref: GateRef, name: str, message: object) -> bool:
     """Signal the gate; False when it is gone (a gone gate has no slot to free)."""
     return await signals.signal(ref.gate_id, name, message)
+
+
+def _left(job: Job, ref: GateRef) -> timedelta:
+    """What is left of the job's capacity wait bound (counted from its first ask)."""
+    since = job.inbox.capacity_since or job.book.now()
+    deadline = since + timedelta(seconds=ref.max_wait_seconds) + job.inbox.extension
+    return max(timedelta(0), deadline - job.book.now())
 
 
 def _wait_record(job: Job, ref: GateRef, model: ResolvedModel, now: datetime) -> CapacityWait:

@@ -72,7 +72,7 @@ async def to_follower(job: Job, model: ResolvedModel, reason: str) -> None:
     started = await opts.call(stubs.start_task_follower, follow, opts.START_FOLLOWER)
     rec.followers.append(started.workflow_id)
     if gate is not None:
-        inbox.holding = None  # the follower releases it when the task stops running
+        inbox.holding = inbox.asking = None  # the follower releases it when the task ends
     job.book.note(f"task {follow.task_id} handed to {started.workflow_id} ({reason})")
 
 

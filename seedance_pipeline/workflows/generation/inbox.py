@@ -34,11 +34,11 @@ class Inbox:
     extension: timedelta = timedelta(0)
     """Operator extensions of the job's deadlines (the capacity wait's too)."""
     granted: str | None = None
-    """The model ID the capacity gate last granted a slot on (set by its signal)."""
+    """The model ID the capacity gate last granted a slot on by its signal (to a waiter)."""
     holding: str | None = None
     """The model ID whose slot the job holds now, if any."""
-    told_to_wait: bool = False
-    """The gate said this request must wait (only then does the job start its wait bound)."""
+    asking: str | None = None
+    """The model ID the job has asked the gate for and not given back (held or waited for)."""
     capacity_since: datetime | None = None
     """When the job first asked for capacity: its wait bound counts from here."""
 

@@ -5,8 +5,9 @@ made a task (not reached, refused) may be followed by another create after a bac
 ambiguous one (a timeout after sending, a reset mid-answer, garbage) is reconciled first
 (`reconcile.find_own_task`), and only a proof that no task exists allows a new create. A model
 that keeps refusing raises `CreateExhausted` (the attempts policy falls back). Each create
-first holds a slot of the account's capacity gate; a refusal for the provider's own limits
-(429) sends the job back to the gate instead (`capacity`).
+first holds a slot of the account's capacity gate (the create carries the ask, and a create the
+gate holds back sends nothing); a refusal for the provider's own limits (429) sends the job back
+to the gate instead (`capacity`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from seedance_pipeline.core import error_types as et
+    from seedance_pipeline.core.capacity import GateAsk
     from seedance_pipeline.core.models import (
         CreateTaskInput,
+        CreateTaskResult,
         ErrorInfo,
         JobState,
         Outcome,
@@ -44,24 +47,30 @@ async def create(job: Job, model: ResolvedModel) -> str:
     book = job.book
     book.expect_task()
     job.inbox.terminal_hint = False
-    refused = unanswered = 0
+    refused = unanswered = unasked = 0
     while True:
-        await capacity.acquire(job, model)
+        ask = capacity.ask(job, model)
         book.move_to(JobState.SUBMITTING)
         attempt = book.start_attempt(model)
         job.inbox.creating = attempt.submit_no
         try:
-            return await _create_once(job, model, attempt.submit_no)
+            result = await _create_once(job, model, attempt.submit_no, ask)
         except ActivityError as err:
             kind, info, outcome = error_from(err)
             attempt.error = info
             if kind == NOT_STARTED:
                 raise _unattended(model) from None
+            if kind == et.CAPACITY_ASK_FAILED:
+                book.take_back(attempt)
+                unasked += 1
+                await capacity.ask_failed(job, model, unasked)
+                continue
             if kind in et.CREATE_AMBIGUOUS or kind == ACTIVITY_TIMEOUT:
                 found = await reconcile.find_own_task(job, model, attempt)
                 if found is not None:
+                    capacity.held(job, model)
                     return _accepted(job, attempt.submit_no, found)
-                unanswered += 1
+                unanswered += 1  # the next create asks again: a holder is granted at once
                 if unanswered >= model.create_attempts:
                     raise await _exhausted(job, model, info) from None
                 continue
@@ -70,10 +79,19 @@ async def create(job: Job, model: ResolvedModel) -> str:
                 continue  # backpressure: wait for the gate again, never a failure
             if kind not in et.SAFE_TO_CREATE_AGAIN:
                 raise JobEnded(outcome, info) from None
+            capacity.held(job, model)  # the provider answered: the create had its slot
             refused += 1
             if refused >= model.create_attempts:
                 raise await _exhausted(job, model, info) from None
             await _back_off(job, model, refused, err, info.code)
+            continue
+        if result.task_id is None:  # the gate held it back: nothing was sent
+            book.take_back(attempt)
+            job.inbox.creating = None
+            await capacity.wait_for_grant(job, model, result.waiting)
+            continue
+        capacity.held(job, model, result.granted_at)
+        return _accepted(job, attempt.submit_no, result.task_id)
 
 
 async def _exhausted(job: Job, model: ResolvedModel, info: ErrorInfo) -> CreateExhausted:
@@ -89,19 +107,21 @@ def _retry_after(err: ActivityError) -> float | None:
     return None
 
 
-async def _create_once(job: Job, model: ResolvedModel, submit_no: int) -> str:
+async def _create_once(
+    job: Job, model: ResolvedModel, submit_no: int, ask: GateAsk | None
+) -> CreateTaskResult:
     request = CreateTaskInput(
         job_id=job.job_id,
         run=job.book.record.run,
         submit_no=submit_no,
         request=job.inp.request,
         model=model,
+        ask=ask,
     )
     options = opts.create_options(
         model.create_timeout_seconds, model.create_schedule_to_start_seconds
     )
-    result = await opts.call(stubs.create_task, request, options, task_queue=model.submit_queue)
-    return _accepted(job, submit_no, result.task_id)
+    return await opts.call(stubs.create_task, request, options, task_queue=model.submit_queue)
 
 
 def _accepted(job: Job, submit_no: int, task_id: str) -> str:

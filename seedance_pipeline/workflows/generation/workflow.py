@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from seedance_pipeline.core.capacity import CapacityGranted, CapacityWaiting
+    from seedance_pipeline.core.capacity import CapacityGranted
     from seedance_pipeline.core.error_types import JOB_FINISHED
     from seedance_pipeline.core.models import (
         ErrorInfo,
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ProviderCallback,
     )
-    from seedance_pipeline.workflows.capacity_gate import GRANTED_SIGNAL, WAITING_SIGNAL
+    from seedance_pipeline.workflows.capacity_gate import GRANTED_SIGNAL
     from seedance_pipeline.workflows.generation import (
         attempts,
         capacity,
@@ -92,17 +92,11 @@ class GenerationWorkflow:
 
     @workflow.signal(name=GRANTED_SIGNAL)
     def capacity_granted(self, *payload: Any) -> None:
-        """The account's gate: a slot is this job's until its provider task ends."""
+        """The account's gate, to a job it held back: a slot is this job's until its provider
+        task ends."""
         message = one(payload, CapacityGranted)
         if message is not None and self._job is not None:
             capacity.granted(self._job, message)
-
-    @workflow.signal(name=WAITING_SIGNAL)
-    def capacity_waiting(self, *payload: Any) -> None:
-        """The account's gate: the job must wait (its place, the limit, an estimate)."""
-        message = one(payload, CapacityWaiting)
-        if message is not None and self._job is not None:
-            capacity.waiting(self._job, message)
 
     @workflow.signal
     def discard_outputs(self, *_: Any) -> None:
