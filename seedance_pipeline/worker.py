@@ -321,6 +321,12 @@ async def serve() -> int:
                 metrics_port=port,
                 callbacks=settings.callbacks.enabled,
             )
+            if settings.capacity.enabled and settings.temporal.submit_rate_per_second:
+                log.warning(
+                    "worker.submit_rate_with_capacity_gate",
+                    fix="set temporal.submit_rate_per_second = 0: the capacity gate paces "
+                    "creates, and held-back creates count against the queue's rate",
+                )
             await stop.wait()
             log.info("worker.stopping")
     except Exception as exc:  # the last word in the log must say why, in one line

@@ -2,8 +2,10 @@
 
 Activities (not workflow code) because update-with-start is a client call: the breaker entity
 is created on first use, and the decision comes back into the job's history as an activity
-result. Closed answers are remembered per worker for a moment and reports are batched
-(`activities.breaker_view`): the entity sees a few calls a second, not two per job.
+result. Closed answers are remembered per worker for a moment (`activities.breaker_view`), and
+the asks that still go out (an open or half-open breaker) and the reports are batched
+(`activities.group_commit`): the entity sees a few calls a second, not two per job, and never
+more updates in flight than Temporal allows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ def fallback_chain(settings: Settings, alias: str) -> list[str]:
     return chain
 
 
+ADMIT_LINGER_SECONDS = 0.005
+"""How long a worker gathers admissions for an open or half-open breaker: a burst's asks share
+an update, and a job waits no longer than it would for the entity anyway."""
+
+
 class HealthActivities:
     def __init__(self, client: Client, settings: Settings, identity: str = "") -> None:
         self._client = client
@@ -40,6 +47,9 @@ class HealthActivities:
         self._closed = ClosedBreakerCache(cfg.admission_cache_seconds)
         self._reports: GroupCommit[HealthReport, Breaker] = GroupCommit(
             self._send_reports, linger=cfg.report_linger_seconds, max_batch=cfg.report_batch_max
+        )
+        self._admissions: GroupCommit[AdmitRequest, dict[str, Admission]] = GroupCommit(
+            self._send_admissions, linger=ADMIT_LINGER_SECONDS, max_batch=cfg.report_batch_max
         )
 
     def _config(self) -> BreakerConfig:
@@ -79,11 +89,18 @@ class HealthActivities:
         )
 
     async def _ask(self, alias: str, job_id: str) -> Admission:
-        return await self._client.execute_update_with_start_workflow(
-            ModelHealthWorkflow.admit,
-            AdmitRequest(job_id=job_id, config=self._config()),
-            start_workflow_operation=self._start(alias),
+        answers = await self._admissions.add(
+            alias, AdmitRequest(job_id=job_id, config=self._config())
         )
+        return answers[job_id]
+
+    async def _send_admissions(
+        self, alias: str, requests: list[AdmitRequest]
+    ) -> dict[str, Admission]:
+        admissions = await self._client.execute_update_with_start_workflow(
+            ModelHealthWorkflow.admit_many, requests, start_workflow_operation=self._start(alias)
+        )
+        return {r.job_id: a for r, a in zip(requests, admissions, strict=True)}
 
     @activity.defn(name="report_health")
     async def report_health(self, data: ReportHealthInput) -> None:

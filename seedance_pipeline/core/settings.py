@@ -305,6 +305,10 @@ class TemporalSettings(_Frozen):
     task_queue: str = "seedance-jobs"
     submit_task_queue: str = "seedance-submit"
     submit_rate_per_second: float = Field(default=0.0, ge=0)
+    """The submit queue's server-side rate limit (0: none). With the capacity gate on, leave it
+    at 0: the gate paces creates by the account's learned creates per minute, and a create the
+    gate holds back still takes one of these dispatches, so in a large burst creates can wait
+    past `retries.create_schedule_to_start_seconds` and end their jobs `SubmitQueueUnattended`."""
     connect_wait_seconds: float = Field(default=60, ge=0)
     """How long a starting worker keeps trying to reach Temporal before it exits: a worker
     started beside a restarting server (compose, a rolling deploy) waits for it."""

@@ -1,10 +1,11 @@
 """ModelHealthWorkflow: one durable circuit breaker per model (ID `model-health:<alias>`).
 
 Every worker's jobs report outcomes to it (update-with-start, batched per worker, so it exists
-from first use) and ask it for admission before submitting (update-with-start, so half-open
-probes are handed out one by one; a worker remembers a closed answer for a moment, see
-`activities.breaker_view`), which makes the breaker's view shared by all workers and kept
-across restarts.
+from first use) and ask it for admission before submitting (update-with-start, batched per
+worker too, so half-open probes are handed out one by one in the entity, yet a burst behind an
+open breaker is a few updates, not one per job: Temporal allows 10 in flight per workflow; a
+worker remembers a closed answer for a moment, see `activities.breaker_view`), which makes the
+breaker's view shared by all workers and kept across restarts.
 The rules live in `core.breaker`; this class adds time (the cool-down timer), persistence and
 continue-as-new.
 """
@@ -117,26 +118,30 @@ class ModelHealthWorkflow:
 
     @report_many.validator
     def _validate_report_many(self, reports: list[HealthReport]) -> None:
-        """Rejected before acceptance (see `_validate_admit`): the batch is the caller's error."""
+        """Rejected before acceptance (see `_validate_admit_many`): the caller's error."""
         if not isinstance(reports, list) or not all(isinstance(r, HealthReport) for r in reports):
             raise ValueError("report_many takes one list of HealthReport")
         if self._breaker is None:
             raise ValueError("this breaker was started with an invalid input")
 
     @workflow.update
-    def admit(self, request: AdmitRequest) -> Admission:
+    def admit_many(self, requests: list[AdmitRequest]) -> list[Admission]:
+        """A worker's admissions for the jobs that asked together, in their order (group
+        commit): a half-open breaker's probes go to the first of them, one by one."""
         b = self._require()
-        b.config = request.config
-        admission = b.admit(workflow.now())
+        admissions = []
+        for request in requests:
+            b.config = request.config
+            admissions.append(b.admit(workflow.now()))
         self._changed = True
-        return admission
+        return admissions
 
-    @admit.validator
-    def _validate_admit(self, request: AdmitRequest) -> None:
+    @admit_many.validator
+    def _validate_admit_many(self, requests: list[AdmitRequest]) -> None:
         """Sent with no or two arguments, the call raises TypeError here, before acceptance,
         which rejects the update; in the handler it would fail the workflow task instead."""
-        if not isinstance(request, AdmitRequest):
-            raise ValueError("admit takes one AdmitRequest")
+        if not isinstance(requests, list) or not all(isinstance(r, AdmitRequest) for r in requests):
+            raise ValueError("admit_many takes one list of AdmitRequest")
         if self._breaker is None:
             raise ValueError("this breaker was started with an invalid input")
 

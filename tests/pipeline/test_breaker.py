@@ -1,19 +1,23 @@
 """The per-model breaker on the dev server: Mini fails, the breaker opens, jobs go to Fast,
 a probe after the cool-down finds Mini recovered, the breaker closes, Mini is used again.
-Moderation never opens it; two workers route by the same state."""
+Moderation never opens it; two workers route by the same state; a burst asking an open
+breaker shares a few updates."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from seedance_pipeline.activities.health import HealthActivities
 from seedance_pipeline.clients.health import breaker_states, force_breaker
 from seedance_pipeline.core.breaker import BreakerState
-from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
+from seedance_pipeline.core.models import ChooseModelInput, GenerationRequest, JobRecord, Outcome
 from seedance_pipeline.worker import running_workers
+from seedance_pipeline.workflows.model_health import workflow_id
 from tests.pipeline.conftest import Pipeline, PipelineFactory
 
 BREAKER = {
@@ -101,3 +105,35 @@ async def test_two_workers_route_by_the_same_breaker(pipeline_factory: PipelineF
     }
     assert all(r.model_alias == "fast" and r.outcome == Outcome.SUCCEEDED for r in records)
     assert deciders == {"worker-a", "worker-b"}, deciders
+
+
+async def test_a_burst_behind_an_open_breaker_shares_a_few_updates(
+    pipeline_factory: PipelineFactory,
+) -> None:
+    """An open breaker's answer is not remembered, so every job asks the entity; Temporal
+    allows 10 updates in flight per workflow, so 60 jobs asking at once from one worker go out
+    as a few updates (group commit), and every one of them is routed to the fallback."""
+    async with pipeline_factory(workers=False, **BREAKER) as pipeline:
+        settings, client = pipeline.settings, pipeline.client
+        async with running_workers(client, settings, identity="worker-a"):
+            await force_breaker(client, settings, "mini", "open")
+            health = HealthActivities(client, settings)
+            choices = await asyncio.gather(
+                *(
+                    health.choose_model(ChooseModelInput(job_id=f"burst-{i}", alias="mini"))
+                    for i in range(60)
+                )
+            )
+            admissions = [
+                name async for name in _updates(client, workflow_id("mini", settings.breaker.scope))
+            ]
+    assert [c.alias for c in choices] == ["fast"] * 60
+    assert 1 <= admissions.count("admit_many") <= 6, admissions
+
+
+async def _updates(client: Client, workflow_id: str) -> AsyncIterator[str]:
+    """The names of the updates a workflow accepted, in order."""
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            yield accepted.accepted_request.input.name
