@@ -130,6 +130,22 @@ async def test_a_429_is_backpressure_not_a_failure(client: Client) -> None:
     assert mini.rpm_learned < 100 and mini.refusals == {"ModelAccountRpmRateLimitExceeded": 1}
 
 
+async def test_an_unreachable_gate_is_waited_out_and_costs_no_attempt(client: Client) -> None:
+    """The create could not get the gate's answer, so nothing was sent: the job waits a little
+    and asks again; it is no attempt, no fallback and no breaker report."""
+    queue = new_queue()
+    unreachable = app_error(et.CAPACITY_ASK_FAILED, non_retryable=True)
+    script = Script(models=gated(queue, concurrency=5), creates=[unreachable, "t2"])
+    async with scripted_worker(client, script, queue):
+        ran = await finish(await start(client, queue, job_input()))
+        gate = await _gate(client, script)
+    rec = ran.record
+    assert rec.outcome == Outcome.SUCCEEDED
+    assert [(a.submit_no, a.provider_task_id) for a in rec.attempts] == [(1, "t2")]
+    assert any("unreachable; asking again" in n for n in rec.notes)
+    assert script.reports == [] and gate.holders == {}
+
+
 async def test_many_429s_never_end_the_job(client: Client) -> None:
     queue = new_queue()
     limited = app_error(et.PROVIDER_RATE_LIMITED, "RateLimitExceeded.QueuedTaskLimitExceeded")
