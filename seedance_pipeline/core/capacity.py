@@ -515,10 +515,6 @@ class CapacityRefusal(BaseModel):
     retry_after_seconds: float | None = None
 
 
-class CapacityWithdrawal(BaseModel):
-    job_id: str
-
-
 class CapacityGranted(BaseModel):
     """Gate -> job: the slot is yours until your provider task ends."""
 

@@ -5,13 +5,13 @@ calls the provider; a worker gathers its jobs' asks into one update, and the fir
 account starts the gate). The answer is the slot when there is room, which is most of the time,
 so a job with room costs the gate nothing but its share of an update and its release. Otherwise
 the job waits, durably and holding no activity slot, for the `capacity_granted` signal. Jobs
-give the slot back when their provider task ends (`release`), tell the gate when the provider
-refused a create (`refused`: backpressure, the gate learns), or withdraw a request they no
-longer need. The rules live in `core.capacity`; this class adds time (the rate window, pauses,
-the holder check), persistence, delivery of grants, and continue-as-new. A grant that cannot be
-delivered (the job is gone) frees its slot at once; a holder not heard from for a lease is
-checked by an activity (is its job alive? is its task still running at the provider?), so no
-slot is ever leaked.
+give the slot back when their provider task ends, or their place in the queue when they stop
+waiting (both `release`: the gate frees whichever the job has), and tell the gate when the
+provider refused a create (`refused`: backpressure, the gate learns). The rules live in
+`core.capacity`; this class adds time (the rate window, pauses, the holder check),
+persistence, delivery of grants, and continue-as-new. A grant that cannot be delivered (the job
+is gone) frees its slot at once; a holder not heard from for a lease is checked by an activity
+(is its job alive? is its task still running at the provider?), so no slot is ever leaked.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         CapacityRefusal,
         CapacityRelease,
         CapacityWaiting,
-        CapacityWithdrawal,
         Gate,
         Grant,
         HolderCheck,
@@ -134,14 +133,6 @@ class CapacityGateWorkflow:
             workflow.metric_meter().create_counter(names.CAPACITY_REFUSALS, "429s").add(
                 1, {"route": self._gate.route, "limit": limit.value}
             )
-            self._changed = True
-
-    @workflow.signal
-    def withdraw(self, *payload: Any) -> None:
-        msg = one(payload, CapacityWithdrawal)
-        if msg is not None and self._gate is not None:
-            self._gate.withdraw(msg.job_id)
-            self._gate.release(msg.job_id, task_id=None, still_running=False, now=workflow.now())
             self._changed = True
 
     @workflow.query

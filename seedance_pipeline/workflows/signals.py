@@ -10,7 +10,7 @@ already done, which fails every workflow task after it as nondeterministic (a st
 
 So the signal is sent from a task of its own that no cancel reaches, and the sender awaits it
 through a shield: a cancel raises in the sender at once, as at any other await, while the
-signal goes on (the gate sees it, then the withdrawal or release the cancel sends after it).
+signal goes on (the gate sees it, then the release the cancel sends after it).
 """
 
 from __future__ import annotations
