@@ -3,11 +3,9 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# Three processes, whole files each (a file's fixtures and servers stay in one process): most
-# tests wait on real servers, so even on two cores a third process fills the idle time (on
-# 2026-12-01: 329 s against 484 s with two, the CPU half idle with two). PYTEST_ARGS= runs it
-# serially.
-PYTEST_ARGS ?= -n 3 --dist loadfile
+# Two processes, whole files each (a file's fixtures and servers stay in one process): most tests
+# wait on real servers, so two halve the wall time on two cores. PYTEST_ARGS= runs it serially.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: help venv up down demo doctor test lint format typecheck pytest clean
 
