@@ -60,16 +60,21 @@ deadline (`workflow.now()` past it) although the host still serves it."""
 
 
 async def test_job_succeeds_by_polling_under_time_skipping(
-    ts_client: Client, tmp_path: Path
+    own_ts_client: Client, tmp_path: Path
 ) -> None:
-    """The full job (resolve, create, poll on timers, copy, ledger, manifest) on skipped time."""
+    """The full job (resolve, create, poll on timers, copy, ledger, manifest) on skipped time.
+
+    A server of its own, whose clock starts at the wall clock the emulator signs URLs with: the
+    shared one's clock is pushed on by whatever earlier tests left running (an entity's or a
+    follower's timers are skipped through while nothing else runs), and in CI it had reached
+    ten years ahead, past even LONG_LIVED, so the copy judged a live URL expired."""
     with running_emulator(
         data_dir=tmp_path / "emulator",
         **EMULATOR_SETTINGS,
         url_ttl=LONG_LIVED,
         retention_hours=LONG_LIVED / 3600,
     ) as emulator:
-        await _happy_path(ts_client, emulator, tmp_path)
+        await _happy_path(own_ts_client, emulator, tmp_path)
 
 
 async def _happy_path(ts_client: Client, emulator: EmulatorHandle, tmp_path: Path) -> None:
