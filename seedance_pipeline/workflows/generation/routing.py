@@ -32,7 +32,7 @@ async def resolve(job: Job, alias: str | None = None) -> ResolvedModel:
     """Resolve the request's model (or `alias`, a fallback) and record it on the job."""
     try:
         ask = ResolveInput(job_id=job.job_id, request=job.inp.request, alias=alias)
-        model = await opts.call(stubs.resolve_model, ask, opts.RESOLVE)
+        model = await opts.call_local(stubs.resolve_model, ask, opts.RESOLVE)
     except ActivityError as err:
         kind, info, _ = error_from(err)
         info.source = "validation"
@@ -67,7 +67,7 @@ async def route_by_breaker(job: Job, model: ResolvedModel) -> tuple[ResolvedMode
         return model, False
     ask = ChooseModelInput(job_id=job.job_id, alias=model.alias)
     try:
-        choice = await opts.call(stubs.choose_model, ask, opts.BREAKER)
+        choice = await opts.call_local(stubs.choose_model, ask, opts.BREAKER)
     except ActivityError as err:
         job.book.note(f"breaker unavailable ({error_from(err)[1].message}); using {model.alias}")
         return model, False
