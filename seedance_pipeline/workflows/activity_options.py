@@ -68,8 +68,7 @@ async def call(
             retry_policy=options.retry,
         )
     except ActivityError as err:
-        if isinstance(err.cause, CancelledError):
-            raise asyncio.CancelledError() from err
+        _raise_if_cancel(err)
         raise
 
 
@@ -90,8 +89,7 @@ async def call_local(activity: Callable[[A], Awaitable[R]], arg: A, options: Opt
             retry_policy=options.retry,
         )
     except ActivityError as err:
-        if isinstance(err.cause, CancelledError):
-            raise asyncio.CancelledError() from err
+        _raise_if_cancel(err)
         raise
     except CancelledError as err:
         raise asyncio.CancelledError() from err
@@ -105,6 +103,12 @@ async def call_local(activity: Callable[[A], Awaitable[R]], arg: A, options: Opt
             activity_id="",
             retry_state=None,
         ) from err
+
+
+def _raise_if_cancel(err: ActivityError) -> None:
+    """A workflow cancel the activity's failure carries goes on as asyncio.CancelledError."""
+    if isinstance(err.cause, CancelledError):
+        raise asyncio.CancelledError() from err
 
 
 def create_options(timeout_seconds: float, schedule_to_start_seconds: float) -> Options:

@@ -177,6 +177,8 @@ class Script:
     references_error: ApplicationError | None = None
     budget: BudgetVerdict = field(default_factory=lambda: verdict(allowed=True))
     breaker_alias: str | None = None
+    choose_error: ApplicationError | None = None
+    """Every breaker ask fails so (a breaker that cannot be reached)."""
     calls: Counter[str] = field(default_factory=Counter)
     ledger: list[LedgerEntry] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -224,6 +226,8 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
     @activity.defn(name="choose_model")
     async def choose_model(data: ChooseModelInput) -> ModelChoice:
         script.calls["choose_model"] += 1
+        if script.choose_error is not None:
+            raise script.choose_error
         return ModelChoice(alias=script.breaker_alias or data.alias, decided_by="script")
 
     @activity.defn(name="report_health")

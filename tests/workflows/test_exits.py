@@ -106,6 +106,18 @@ async def test_an_invalid_request_ends_failed_input_before_any_create(client: Cl
     assert script.calls["create_task"] == 0 and ran.status == FAILED
 
 
+async def test_a_breaker_that_cannot_answer_leaves_the_job_on_its_model(client: Client) -> None:
+    """The breaker lookup (a local activity, whose failure the SDK raises bare) fails both its
+    attempts: the job notes why and runs on the model it asked for, never failing for it."""
+    models = {a: model(a, breaker=True) for a in ("mini", "fast", "pro")}
+    script = Script(models=models, choose_error=app_error("RPCError", outcome="failed_infra"))
+    ran = await run_job(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert script.calls["choose_model"] == 2 and script.calls["create_task"] == 1
+    assert ran.record.model_alias == "mini"
+    assert any("breaker unavailable (RPCError from the script)" in n for n in ran.record.notes)
+
+
 async def test_a_bad_reference_ends_failed_input_before_any_create(client: Client) -> None:
     script = Script(references_error=app_error(et.REFERENCE_INVALID, non_retryable=True))
     ref = Reference(url="https://refs.example/a.png", role="first_frame")
