@@ -16,6 +16,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from bench import bounds, jobs
 from bench.floor_workflow import FloorShape
@@ -121,12 +122,7 @@ async def run(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
     so_far = await jobs.job_shape(client, sample_job)
     # A waiting floor has run the same activities and seen the same signals; it waits for one
     # more signal that never comes, as the job waits for a terminal callback.
-    shape = FloorShape(
-        before=so_far.activities_before_wait,
-        signals=so_far.signals + 1,
-        after=0,
-        local=so_far.local_activities,
-    )
+    shape = replace(so_far.floor(), signals=so_far.signals + 1, after=0)
     floor = await _floor_curve(stack, plan, shape, so_far.signals, timings)
 
     target = plan.memory_target_jobs
