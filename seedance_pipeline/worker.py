@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from seedance_pipeline.activities.app_webhooks import AppWebhookActivities
-from seedance_pipeline.activities.capacity import CapacityActivities, GateAsker
+from seedance_pipeline.activities.capacity import CapacityActivities, GateAsker, GateReleaser
 from seedance_pipeline.activities.directory import JobDirectoryActivities
 from seedance_pipeline.activities.followers import FollowerActivities
 from seedance_pipeline.activities.health import HealthActivities
@@ -167,7 +167,12 @@ def activities(
     provider_client = ProviderClient(
         http, metrics.provider_call, redact=lambda: secret_values(settings)
     )
-    provider = ProviderActivities(provider_client, settings, ask_gate=GateAsker(client).ask)
+    provider = ProviderActivities(
+        provider_client,
+        settings,
+        ask_gate=GateAsker(client).ask,
+        release_slot=GateReleaser(client).release,
+    )
     capacity = CapacityActivities(client, provider_client, settings)
     checks = WorkerCheckActivities(client, settings, http, provider_client, store, ledger)
     reconcile = ReconcileActivities(client, settings, ledger, provider_client, store)

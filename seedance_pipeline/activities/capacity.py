@@ -1,6 +1,7 @@
 """The capacity gate's I/O: the worker's asks (sent by the create before it calls the provider;
-the first ask of an account starts its gate), and checking the holders a gate has not heard from
-(is the job alive? does its task still run at the provider?).
+the first ask of an account starts its gate), the releases of the reads that find their tasks
+succeeded, and checking the holders a gate has not heard from (is the job alive? does its task
+still run at the provider?).
 
 Worker code, not workflow code: a workflow cannot send an update, update-with-start and
 describing another workflow are client calls, and reading a task needs the provider key, which
@@ -29,6 +30,8 @@ from seedance_pipeline.core.capacity import (
     CapacityAnswer,
     CapacityAnswers,
     CapacityAsks,
+    CapacityRelease,
+    CapacityReleases,
     Gate,
     GateAsk,
     HolderCheck,
@@ -100,6 +103,43 @@ class GateAsker:
             CapacityAsks(asks=[a.request for a in asks]),
             start_workflow_operation=start,
         )
+
+
+RELEASE_LINGER_SECONDS = 0.005
+MAX_RELEASES_PER_SIGNAL = 500
+
+
+class GateReleaser:
+    """A worker's releases to its accounts' gates, by group commit: one signal in flight per
+    gate per worker, carrying every release that arrived meanwhile, so at load the gate takes
+    one signal (and one workflow task) for many jobs instead of one per job."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._releases: GroupCommit[CapacityRelease, None] = GroupCommit(
+            self._send, linger=RELEASE_LINGER_SECONDS, max_batch=MAX_RELEASES_PER_SIGNAL
+        )
+
+    async def release(self, gate_id: str, message: CapacityRelease) -> None:
+        """Return once the gate has the release (a gone gate holds no slot); else raise
+        `CapacityReleaseFailed` (retryable: the read is tried again)."""
+        try:
+            await self._releases.add(gate_id, message)
+        except Exception as err:
+            raise ApplicationError(
+                f"capacity gate {gate_id} did not take the release of job {message.job_id}: "
+                f"{err}; the task is read again and its slot released then",
+                type=et.CAPACITY_RELEASE_FAILED,
+            ) from None
+
+    async def _send(self, gate_id: str, releases: list[CapacityRelease]) -> None:
+        handle = self._client.get_workflow_handle(gate_id)
+        try:
+            await handle.signal(CapacityGateWorkflow.releases, CapacityReleases(releases=releases))
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("capacity.release_to_gone_gate", gate=gate_id, jobs=len(releases))
 
 
 class CapacityActivities:

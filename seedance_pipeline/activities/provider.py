@@ -22,6 +22,7 @@ from seedance_pipeline.core import error_types as et
 from seedance_pipeline.core.callback_token import callback_url
 from seedance_pipeline.core.capacity import (
     CapacityAnswer,
+    CapacityRelease,
     GateAsk,
     GateConfig,
     GateRef,
@@ -80,15 +81,22 @@ def _gate_ref(settings: Settings, route_name: str, latency: float) -> GateRef | 
 
 
 AskGate = Callable[[GateAsk], Awaitable[CapacityAnswer]]
+ReleaseSlot = Callable[[str, CapacityRelease], Awaitable[None]]
+"""`(gate ID, release)`: returns once the gate has it."""
 
 
 class ProviderActivities:
     def __init__(
-        self, client: ProviderClient, settings: Settings, ask_gate: AskGate | None = None
+        self,
+        client: ProviderClient,
+        settings: Settings,
+        ask_gate: AskGate | None = None,
+        release_slot: ReleaseSlot | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._ask_gate = ask_gate
+        self._release_slot = release_slot
 
     @activity.defn(name="resolve_model")
     async def resolve_model(self, data: ResolveInput) -> ResolvedModel:
@@ -224,11 +232,27 @@ class ProviderActivities:
 
     @activity.defn(name="get_task")
     async def get_task(self, ref: TaskRef) -> ProviderTask:
+        """The task as the provider has it. With `release_to`, a succeeded task's capacity
+        slot is given back before the answer returns, so the job pays no message of its own
+        for it (the gate takes many jobs' releases in one signal)."""
         structlog.contextvars.bind_contextvars(job_id=ref.job_id, task_id=ref.task_id)
         try:
-            return await self._client.get(self._settings.route(ref.route), ref.route, ref.task_id)
+            task = await self._client.get(self._settings.route(ref.route), ref.route, ref.task_id)
         except ProviderError as exc:
             raise to_application_error(exc, "get") from None
+        if ref.release_to is not None and task.status == "succeeded":
+            await self._release(ref.release_to, CapacityRelease(job_id=ref.job_id, task_id=task.id))
+        return task
+
+    async def _release(self, gate_id: str, message: CapacityRelease) -> None:
+        if self._release_slot is None:
+            raise ApplicationError(
+                "this worker cannot release a capacity slot (built without a Temporal client): "
+                "start it with `python -m seedance_pipeline.worker`",
+                type=et.CONFIG_ERROR,
+                non_retryable=True,
+            )
+        await self._release_slot(gate_id, message)
 
     @activity.defn(name="find_tasks")
     async def find_tasks(self, data: FindTasksInput) -> list[ProviderTask]:

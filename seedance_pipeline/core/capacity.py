@@ -509,6 +509,13 @@ class CapacityRelease(BaseModel):
     still_running: bool = False
 
 
+class CapacityReleases(BaseModel):
+    """A worker's releases for one gate, gathered for a moment and sent as one signal (the
+    reads that found their tasks succeeded)."""
+
+    releases: list[CapacityRelease]
+
+
 class CapacityRefusal(BaseModel):
     job_id: str
     code: str

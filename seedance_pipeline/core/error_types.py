@@ -14,6 +14,9 @@ an import error. The tree, by who raises and what the workflow does with it:
         PROVIDER_UNAVAILABLE
     the create's capacity ask, the gate unreachable -> nothing was sent: wait and ask again
         CAPACITY_ASK_FAILED
+    a read that found its task succeeded, the gate  -> an unanswered read: the next one
+    unreachable for the slot's release                 releases the slot
+        CAPACITY_RELEASE_FAILED
     provider, may or may not have made a task       -> reconcile before any new create
         PROVIDER_AMBIGUOUS, PROVIDER_BAD_RESPONSE
     provider, final answers                         -> classified by core.outcomes, never retried
@@ -65,6 +68,9 @@ PROVIDER_EXPIRED: Final = "ProviderExpired"
 CAPACITY_ASK_FAILED: Final = "CapacityAskFailed"
 """The create could not reach its account's gate: the provider was not called (non-retryable
 as an activity; the job backs off and asks again, within its capacity wait bound)."""
+CAPACITY_RELEASE_FAILED: Final = "CapacityReleaseFailed"
+"""A read found the task succeeded but could not give its slot back to the gate: retried as
+a read (the task stays succeeded, so the next read releases it)."""
 PROVIDER_ERROR: Final = "ProviderError"
 """A provider failure of no known kind (a bug in the client's error tree if ever seen)."""
 

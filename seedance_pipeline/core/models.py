@@ -550,6 +550,10 @@ class TaskRef(BaseModel):
     job_id: str
     route: str
     task_id: str
+    release_to: str | None = None
+    """The capacity gate holding the job's slot: a read that finds the task succeeded gives
+    the slot back there before it returns (a succeeded task is the job's last, so no later ask
+    of the job can meet a late copy of this release)."""
 
 
 class FindTasksInput(BaseModel):

@@ -6,7 +6,8 @@ account starts the gate). The answer is the slot when there is room, which is mo
 so a job with room costs the gate nothing but its share of an update and its release. Otherwise
 the job waits, durably and holding no activity slot, for the `capacity_granted` signal. Jobs
 give the slot back when their provider task ends, or their place in the queue when they stop
-waiting (both `release`: the gate frees whichever the job has), and tell the gate when the
+waiting (both `release`: the gate frees whichever the job has; a worker's reads that find their
+tasks succeeded send theirs together, as `releases`), and tell the gate when the
 provider refused a create (`refused`: backpressure, the gate learns). The rules live in
 `core.capacity`; this class adds time (the rate window, pauses, the holder check),
 persistence, delivery of grants, and continue-as-new. A grant that cannot be delivered (the job
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CapacityGranted,
         CapacityRefusal,
         CapacityRelease,
+        CapacityReleases,
         CapacityWaiting,
         Gate,
         Grant,
@@ -117,7 +119,18 @@ class CapacityGateWorkflow:
     @workflow.signal
     def release(self, *payload: Any) -> None:
         msg = one(payload, CapacityRelease)
-        if msg is not None and self._gate is not None:
+        if msg is not None:
+            self._release(msg)
+
+    @workflow.signal
+    def releases(self, *payload: Any) -> None:
+        """A worker's releases at once: the reads that found their jobs' tasks succeeded."""
+        batch = one(payload, CapacityReleases)
+        for msg in batch.releases if batch is not None else []:
+            self._release(msg)
+
+    def _release(self, msg: CapacityRelease) -> None:
+        if self._gate is not None:
             self._gate.release(
                 msg.job_id, task_id=msg.task_id, still_running=msg.still_running, now=workflow.now()
             )

@@ -23,10 +23,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from seedance_pipeline.activities.capacity import GateAsker
+from seedance_pipeline.activities.capacity import GateAsker, GateReleaser
 from seedance_pipeline.clients.jobs import job_result
 from seedance_pipeline.core.budget import BudgetCheckInput, BudgetRelease, BudgetVerdict
 from seedance_pipeline.core.capacity import (
+    CapacityRelease,
     GateConfig,
     GateRef,
     HolderCheckResult,
@@ -273,13 +274,23 @@ def scripted_activities(script: Script) -> list[Callable[..., Any]]:
         script.calls["task_owners"] += 1
         return {t: j for t, j in script.owners.items() if t in data.task_ids}
 
+    releasers: list[GateReleaser] = []
+
     @activity.defn(name="get_task")
     async def get_task(ref: TaskRef) -> ProviderTask:
+        """A succeeded task's slot goes back to the real gate, as the real read gives it."""
         script.calls["get_task"] += 1
         answers = script.gets.setdefault(
             ref.task_id, [task(ref.task_id, "running"), task(ref.task_id, "succeeded")]
         )
-        return answer(script.next(answers, task(ref.task_id, "succeeded")))
+        found = answer(script.next(answers, task(ref.task_id, "succeeded")))
+        if ref.release_to is not None and found.status == "succeeded":
+            if not releasers:
+                releasers.append(GateReleaser(activity.client()))
+            script.calls["release_by_read"] += 1
+            message = CapacityRelease(job_id=ref.job_id, task_id=ref.task_id)
+            await releasers[0].release(ref.release_to, message)
+        return found
 
     @activity.defn(name="cancel_task")
     async def cancel_task(ref: TaskRef) -> bool:

@@ -19,6 +19,7 @@ from seedance_pipeline.core.models import GenerationInput, JobRecord, JobState, 
 from tests.workflows.support import (
     Script,
     app_error,
+    failed,
     finish,
     gated,
     job_input,
@@ -84,13 +85,39 @@ async def test_a_second_job_waits_for_the_slot_and_shows_why(client: Client) -> 
     assert [r.record.outcome for r in done] == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
     assert done[1].record.capacity and done[1].record.capacity.granted_at
     assert gate.holders == {} and gate.waiting() == 0
-    # The first job had room: its slot came in its create's answer, with no signal to or from
-    # the gate but its release. The second was held back and got its grant by signal; the
-    # create the gate held back is no attempt (one submit, numbered 1).
-    assert await _signals(first) == ({"release"}, [])
-    assert await _signals(second) == ({"release"}, ["capacity_granted"])
+    # The first job had room: its slot came in its create's answer and went back in the read
+    # that found its task succeeded, with no signal to or from the gate. The second was held
+    # back and got its grant by signal; the create the gate held back is no attempt (one
+    # submit, numbered 1). The gate has no holder left (above): both releases reached it.
+    assert await _signals(first) == (set(), [])
+    assert await _signals(second) == (set(), ["capacity_granted"])
+    assert script.calls["release_by_read"] == 2
     assert [a.submit_no for a in done[1].record.attempts] == [1]
     assert script.calls["ask"] == 2 and script.calls["create_task"] == 2
+
+
+async def test_a_failed_task_gives_its_slot_back_by_signal_before_the_retry_asks(
+    client: Client,
+) -> None:
+    """Only a read that finds the task succeeded releases the slot (the job's last task). A
+    failed task is followed by another ask, so the job itself signals its release first: a
+    late copy of a read's release can never free the retry's slot."""
+    queue = new_queue()
+    script = Script(
+        models=gated(queue),
+        creates=["t1", "t2"],
+        gets={"t1": [failed("t1", "InternalServiceError")], "t2": [task("t2", "succeeded")]},
+    )
+    async with scripted_worker(client, script, queue):
+        job = await start(client, queue, job_input())
+        ran = await finish(job)
+        gate = await _gate(client, script)
+    assert ran.record.outcome == Outcome.SUCCEEDED
+    assert [a.provider_task_id for a in ran.record.attempts] == ["t1", "t2"]
+    sent, _ = await _signals(job)  # (the retry may be paced, and granted by signal)
+    assert sent == {"release"}  # t1's, by the job
+    assert script.calls["release_by_read"] == 1  # t2's, by the read that found it succeeded
+    assert script.calls["ask"] == 2 and gate.holders == {} and gate.waiting() == 0
 
 
 async def _signals(handle: WorkflowHandle[Any, Any]) -> tuple[set[str], list[str]]:

@@ -3,14 +3,16 @@ back when its provider task ends.
 
 The ask rides in the create (`CreateTaskInput.ask`): the create activity asks the gate first
 and calls the provider only when the slot is granted, which is most of the time, so a job with
-room pays no message of its own for it. When the gate holds the create back, the job waits on a
-condition for the gate's grant (a signal), durably and holding no activity slot, for at most the
-gate's bound (extendable with `extend`); past it the job ends `failed_quota` naming the limit
-that held it. A create refused with 429 is backpressure: the job tells the gate (which learns)
-and asks again; it never counts toward a breaker, never falls back and never ends the job. The
-slot is kept across safe re-creates on the same model and given back when the task is
-terminal, when the create made no task, or when the job ends (with `still_running` when its task
-may still run, so the gate keeps the slot until a check sees the task end).
+room pays no message of its own for it. The release of a task that succeeded rides in the read
+that finds it so (`TaskRef.release_to`), in the same way. When the gate holds the create back,
+the job waits on a condition for the gate's grant (a signal), durably and holding no activity
+slot, for at most the gate's bound (extendable with `extend`); past it the job ends
+`failed_quota` naming the limit that held it. A create refused with 429 is backpressure: the
+job tells the gate (which learns) and asks again; it never counts toward a breaker, never falls
+back and never ends the job. The slot is kept across safe re-creates on the same model and
+given back when the task is terminal, when the create made no task, or when the job ends (with
+`still_running` when its task may still run, so the gate keeps the slot until a check sees the
+task end).
 """
 
 from __future__ import annotations
@@ -143,6 +145,20 @@ async def release(job: Job, model: ResolvedModel | None, *, still_running: bool 
     task_id = job.book.record.provider_task_id
     message = CapacityRelease(job_id=job.job_id, task_id=task_id, still_running=still_running)
     await _tell(ref, "release", message)
+
+
+def release_with_read(job: Job, model: ResolvedModel) -> str | None:
+    """The gate a read of the job's task gives the slot back to if it finds the task succeeded
+    (None: no slot to give). Cheaper than `release`: no signal and no workflow task of the
+    job's own, and the worker sends many jobs' releases as one signal."""
+    ref = model.capacity
+    return ref.gate_id if ref is not None and job.inbox.asking is not None else None
+
+
+def released_by_read(job: Job) -> None:
+    """The read that found the task succeeded gave the slot back (`release_with_read`)."""
+    inbox = job.inbox
+    inbox.asking = inbox.holding = inbox.granted = None
 
 
 def granted(job: Job, message: CapacityGranted) -> None:

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from seedance_pipeline.workflows import activity_options as opts
     from seedance_pipeline.workflows import activity_stubs as stubs
-    from seedance_pipeline.workflows.generation import metrics
+    from seedance_pipeline.workflows.generation import capacity, metrics
     from seedance_pipeline.workflows.generation.ending import (
         JobEnded,
         ended,
@@ -115,9 +115,11 @@ def _count_read(job: Job, task: ProviderTask, *, confirming: bool) -> None:
 async def read_task(job: Job, model: ResolvedModel) -> ProviderTask | None:
     """GET the job's task; None while the provider cannot answer (an outage outlasting the
     activity's retries keeps the job waiting within its deadlines, never ends it). A final
-    answer (the task is gone, the key refused) ends the job."""
+    answer (the task is gone, the key refused) ends the job. A read that finds the task
+    succeeded has given the job's capacity slot back too."""
+    ref = _ref(job, model, release_to=capacity.release_with_read(job, model))
     try:
-        return await opts.call(stubs.get_task, _ref(job, model), opts.POLL_GET)
+        task = await opts.call(stubs.get_task, ref, opts.POLL_GET)
     except ActivityError as err:
         kind, info, outcome = error_from(err)
         if kind in et.FINAL_GET_ERRORS:
@@ -130,6 +132,9 @@ async def read_task(job: Job, model: ResolvedModel) -> ProviderTask | None:
                 f"{rec.unanswered_gets} so far); still waiting"
             )
         return None
+    if ref.release_to is not None and task.status == "succeeded":
+        capacity.released_by_read(job)
+    return task
 
 
 async def past_deadline(
@@ -196,8 +201,8 @@ async def cancel_provider_task(job: Job, model: ResolvedModel) -> bool:
     return await opts.call(stubs.cancel_task, _ref(job, model), opts.CANCEL)
 
 
-def _ref(job: Job, model: ResolvedModel) -> TaskRef:
+def _ref(job: Job, model: ResolvedModel, release_to: str | None = None) -> TaskRef:
     task_id = job.book.record.provider_task_id
     if task_id is None:
         raise invariant_broken("a GET or cancel before the provider took the create")
-    return TaskRef(job_id=job.job_id, route=model.route, task_id=task_id)
+    return TaskRef(job_id=job.job_id, route=model.route, task_id=task_id, release_to=release_to)
