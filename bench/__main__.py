@@ -25,7 +25,15 @@ from pathlib import Path
 from bench import machine, procs
 from bench.plan import PLANS, Plan
 from bench.report import RunResult, ScenarioResult, load_run, merge, write_json, write_markdown
-from bench.scenarios import api_submit, capacity, copy, latency, memory, throughput
+from bench.scenarios import (
+    api_submit,
+    capacity,
+    copy,
+    gate_throughput,
+    latency,
+    memory,
+    throughput,
+)
 from bench.stack import ROOT, BenchStack
 
 Runner = Callable[[BenchStack, Plan, ScenarioResult], Awaitable[None]]
@@ -35,6 +43,7 @@ SCENARIOS: dict[str, tuple[str, Runner]] = {
     "copy": ("Copy of one large video", copy.run),
     "api_submit": ("Submit through the HTTP API", api_submit.run),
     "capacity": ("Volume within the account's limits (capacity gate)", capacity.run),
+    "gate_throughput": ("Throughput with the capacity gate on and off", gate_throughput.run),
     "memory": ("Worker memory with jobs in flight", memory.run),
 }
 """Run order matters: memory leaves a thousand jobs waiting on the server, so it goes last

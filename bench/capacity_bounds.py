@@ -66,14 +66,6 @@ def how(plan: Plan, spec: EmulatorSpec) -> list[str]:
             "then VmRSS (median of 3 reads). Growth = least-squares slope below and past the "
             "cache."
         )
-    if plan.capacity_throughput_jobs:
-        out.append(
-            f"Throughput: `bench.scenarios.throughput.measure` on a dev server of its own (not "
-            f"the bursts'), {plan.capacity_throughput_jobs} jobs per run, "
-            f"{plan.capacity_throughput_reps} runs each with the gate on (the shipped config; "
-            "limits no burst reaches, as in the throughput scenario) and off, alternating; "
-            "each run against the floor run just before it, the figure the median ratio."
-        )
     return out
 
 
@@ -154,25 +146,7 @@ def bounds(details: dict[str, Any], figures: list[Figure]) -> list[str]:
     scale = details.get("scale")
     if scale:
         out.append(_scale(scale))
-    tp = details.get("throughput")
-    if tp:
-        on, off = tp["gate_on"], tp["gate_off"]
-        events = tp.get("history_events") or {}
-        out.append(
-            f"Throughput, {tp['jobs']} jobs per run: gate on {_runs(on)}, off {_runs(off)}; "
-            f"history events per job {events.get('gate_on', '?')} on, "
-            f"{events.get('gate_off', '?')} off. The gate costs each job a share of its "
-            "worker's batched ask (carried by the create) and a release signal; a job the gate "
-            "holds back also gets a grant signal."
-        )
     missed = [f.name for f in figures if f.met is False]
     if missed:
         out.append(f"Missed here: {'; '.join(missed)}.")
     return out
-
-
-def _runs(side: dict[str, Any]) -> str:
-    """`rate/floor` per run in jobs/min (older results hold one run without the lists)."""
-    rates = side.get("rates") or [side["rate"]]
-    floors = side.get("floors") or [side["floor"]]
-    return ", ".join(f"{r:.0f} / {f:.0f} ({r / f:.2f})" for r, f in zip(rates, floors, strict=True))

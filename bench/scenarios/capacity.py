@@ -8,13 +8,11 @@ equal batches started together plus one interactive job started halfway through 
 makespan, through two worker processes; the same burst with the gate off (today's behaviour:
 429s retried per job, counted against the breaker, then fallback) is its baseline in the same
 run. Then learning (the configured limits 3x too high, with the provider's RPM binding, and
-3x too low), worker memory with thousands of jobs waiting for capacity, and the throughput
-benchmark with the gate on and off.
+3x too low) and worker memory with thousands of jobs waiting for capacity. The throughput
+benchmark with the gate on and off is a scenario of its own (`gate_throughput`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from bench import capacity_bounds, capacity_scale
 from bench.capacity_figures import ideal_makespan
@@ -22,9 +20,7 @@ from bench.capacity_runs import ENTERPRISE, INDIVIDUAL, Account, Burst, limits_o
 from bench.capacity_shown import Prices, Shown, show
 from bench.plan import Plan
 from bench.report import Figure, ScenarioResult
-from bench.scenarios import throughput
 from bench.stack import BenchStack, EmulatorSpec
-from bench.stats import median, ratio
 from seedance_pipeline.config.loader import load_settings
 
 QUEUE_SHARE = 0.05
@@ -36,11 +32,9 @@ TARGET_UTILISATION = 0.90
 TARGET_LEARNED = 0.85
 TARGET_MAKESPAN = 1.10
 TARGET_SPREAD = 0.10
-TARGET_FLOOR = 0.60
 TARGET_FLAT_SHARE = 0.20
 """Growth per waiting job past the cache, as a share of a cached one's, that counts as not
 growing with the jobs (the gate's own waiter entries and allocator noise remain)."""
-GATE_OFF = {"SEEDANCE_CAPACITY__ENABLED": "false"}
 
 
 def pct(share: float) -> float:
@@ -302,74 +296,11 @@ async def _scale(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
     result.details["scale"] = d
 
 
-async def _throughput(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
-    """The throughput benchmark with the gate on and off, alternating, on a server of its own.
-
-    Not on the bursts' server: after them it holds thousands of closed jobs and its floor
-    drifts by a third between two runs (587 and 737 jobs/min in the 12-01 run), which swamps
-    what the gate costs."""
-    n, reps = plan.capacity_throughput_jobs, plan.capacity_throughput_reps
-    fresh = BenchStack(stack.data / "throughput")
-    on: list[throughput.Pass] = []
-    off: list[throughput.Pass] = []
-    try:
-        fresh.start()
-        for _ in range(reps):
-            on.append(await throughput.measure(fresh, plan, "gate on", n, 1, False))
-            off.append(
-                await throughput.measure(fresh, plan, "gate off", n, 1, False, extra_env=GATE_OFF)
-            )
-    finally:
-        fresh.stop()
-    on_ratio, off_ratio = _median_ratio(on), _median_ratio(off)
-    failed = [job for p in on + off for job in p.failures]
-    result.figures.append(
-        Figure(
-            "throughput benchmark with the gate on, of the floor",
-            on_ratio,
-            "of floor",
-            off_ratio,
-            "gate off, same server and run",
-            target=f">= {TARGET_FLOOR:.2f}",
-            met=not failed and on_ratio >= TARGET_FLOOR,
-            ratio_label="on / off",
-        )
-    )
-    result.details["throughput"] = {
-        "gate_on": _rates(on),
-        "gate_off": _rates(off),
-        "jobs": n,
-        "reps": reps,
-        "failed": failed,
-        "history_events": {
-            "gate_on": on[0].details["job_shape"]["history_events"],
-            "gate_off": off[0].details["job_shape"]["history_events"],
-        },
-    }
-
-
-def _median_ratio(passes: list[throughput.Pass]) -> float:
-    """Each run against the floor measured just before it, then the median over runs."""
-    return median([ratio(p.rate, p.floor_rate) for p in passes])
-
-
-def _rates(passes: list[throughput.Pass]) -> dict[str, Any]:
-    return {
-        "rate": median([p.rate for p in passes]),
-        "floor": median([p.floor_rate for p in passes]),
-        "rates": [p.rate for p in passes],
-        "floors": [p.floor_rate for p in passes],
-        "ratios": [ratio(p.rate, p.floor_rate) for p in passes],
-    }
-
-
 async def run(stack: BenchStack, plan: Plan, result: ScenarioResult) -> None:
     main = await _bursts(stack, plan, result)
     if plan.capacity_learning_jobs:
         await _learning(stack, plan, result, main)
     if plan.capacity_scale_steps:
         await _scale(stack, plan, result)
-    if plan.capacity_throughput_jobs:
-        await _throughput(stack, plan, result)
     result.how += capacity_bounds.how(plan, provider(plan, "enterprise"))
     result.bounds += capacity_bounds.bounds(result.details, result.figures)

@@ -63,6 +63,7 @@ def test_smoke_run_is_quick_and_complete(smoke: tuple[dict[str, Any], str, float
         "copy",
         "api_submit",
         "capacity",
+        "gate_throughput",
         "memory",
     ]
     assert result["machine"]["cores"] >= 1 and result["machine"]["temporalio"]
