@@ -5,6 +5,8 @@
 - `ts_env`: a time-skipping server, for timer and timeout paths only (it has no visibility and is
   shaky with queries/updates, so nothing else uses it).
 - `client` / `ts_client`: clients with the pydantic data converter.
+
+The heaviest files are collected first (`HEAVY_FIRST`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ from seedance_pipeline.clients.temporal_client import with_pydantic
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
 from seedance_pipeline.core.search_attributes import ALL_KEYS
 from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
+
+HEAVY_FIRST = (
+    "tests/bench/test_smoke.py",
+    "tests/stack/test_embedded.py",
+    "tests/pipeline/test_install.py",
+    "tests/chaos/test_smoke.py",
+    "tests/pipeline/test_followers.py",
+    "tests/pipeline/test_outcomes.py",
+    "tests/chaos/test_deployment_smoke.py",
+    "tests/api/test_openapi.py",
+    "tests/security/test_bad_provider_answers.py",
+    "tests/pipeline/test_crash.py",
+)
+"""Files of half a minute to two minutes each, longest first (`--durations=0` summed by file,
+on the two-core box). `make test` hands whole files to two processes in collection order
+(`--dist loadfile --no-loadscope-reorder`); xdist's own order, most tests first, started these
+last, and one of them running alone at the end left the other core idle for a minute."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(scope="session", autouse=True)
