@@ -26,20 +26,22 @@ from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
 
 HEAVY_FIRST = (
     "tests/bench/test_smoke.py",
+    "tests/pipeline/test_followers.py",
     "tests/stack/test_embedded.py",
     "tests/pipeline/test_install.py",
     "tests/chaos/test_smoke.py",
-    "tests/pipeline/test_followers.py",
     "tests/pipeline/test_outcomes.py",
     "tests/chaos/test_deployment_smoke.py",
     "tests/api/test_openapi.py",
     "tests/security/test_bad_provider_answers.py",
     "tests/pipeline/test_crash.py",
 )
-"""Files of half a minute to two minutes each, longest first (`--durations=0` summed by file,
-on the two-core box). `make test` hands whole files to two processes in collection order
-(`--dist loadfile --no-loadscope-reorder`); xdist's own order, most tests first, started these
-last, and one of them running alone at the end left the other core idle for a minute."""
+"""Files of half a minute to two minutes each, about longest first (`--durations=0` summed by
+file, on the two-core box). `make test` hands whole files to three processes in collection
+order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, files with most tests
+first, left these one- to eight-test files to the end, where one running alone kept the others
+idle. The followers' file (mostly waiting out outages) comes second so that the bench smoke,
+which asserts its own time budget, does not start beside both stacks and the install."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
