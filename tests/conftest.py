@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -52,6 +53,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
+STARTUP_TIMEOUT = timedelta(seconds=60)
+"""For the session's servers to answer: the SDK's default, 5 s, is too short on a loaded two-core
+box when a process's first file needs the dev server while the bench smoke starts its own stack
+(every test of that process then errors with the cached fixture failure)."""
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_recorded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The CLI follows the stack `make up` recorded under the data directory; a stack running
@@ -71,6 +78,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         search_attributes=ALL_KEYS,
         dev_server_log_level="error",
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
         dev_server_extra_args=[
             "--dynamic-config-value",
             "frontend.enableUpdateWorkflowExecution=true",
@@ -90,7 +98,8 @@ async def client(dev_env: WorkflowEnvironment) -> Client:
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:
@@ -109,7 +118,8 @@ async def own_ts_client() -> AsyncIterator[Client]:
     """A time-skipping server of the test's own: the shared one stops skipping (even activity
     retry backoffs) after some earlier tests, which a test of minutes of retries cannot bear."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:
