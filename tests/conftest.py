@@ -27,25 +27,22 @@ from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
 
 HEAVY_FIRST = (
     "tests/bench/test_smoke.py",
-    # Beside the bench smoke, which asserts its own time budget: files that mostly wait.
     "tests/pipeline/test_followers.py",
-    "tests/pipeline/test_outcomes.py",
-    "tests/security/test_bad_provider_answers.py",
-    "tests/pipeline/test_breaker.py",
-    # Then the ones that keep cores busy (whole stacks, pip, chaos harnesses, schemathesis).
     "tests/stack/test_embedded.py",
     "tests/pipeline/test_install.py",
     "tests/chaos/test_smoke.py",
+    "tests/pipeline/test_outcomes.py",
     "tests/chaos/test_deployment_smoke.py",
     "tests/api/test_openapi.py",
+    "tests/security/test_bad_provider_answers.py",
     "tests/pipeline/test_crash.py",
 )
-"""Files of twenty seconds to two minutes each (`--durations=0` summed by file, on the two-core
-box). `make test` hands whole files to three processes in collection order (`--dist loadfile
---no-loadscope-reorder`); xdist's own order, files with most tests first, left these one- to
-eight-test files to the end, where one running alone kept the others idle. The bench smoke
-starts first but beside files that wait: beside both stacks and the install, on a loaded box,
-it overran its budget (148 s against 127 s)."""
+"""Files of half a minute to two minutes each, about longest first (`--durations=0` summed by
+file, on the two-core box). `make test` hands whole files to three processes in collection
+order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, files with most tests
+first, left these one- to eight-test files to the end, where one running alone kept the others
+idle. The followers' file (mostly waiting out outages) comes second so that the bench smoke,
+which asserts its own time budget, does not start beside both stacks and the install."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
