@@ -38,7 +38,7 @@ HEAVY_FIRST = (
     "tests/pipeline/test_crash.py",
 )
 """Files of half a minute to two minutes each, about longest first (`--durations=0` summed by
-file, on the two-core box). `make test` hands whole files to three processes in collection
+file, on the two-core box). `make test` hands whole files to two processes in collection
 order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, files with most tests
 first, left these one- to eight-test files to the end, where one running alone kept the others
 idle. The followers' file (mostly waiting out outages) comes second so that the bench smoke,
