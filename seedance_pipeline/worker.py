@@ -127,7 +127,16 @@ async def running_workers(
             await keep_reconcile_scheduled(client, settings)
             yield workers
         finally:
-            await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+            # In the order the queues depend on each other: the job worker, whose workflow
+            # task in flight may be waiting on choose_model, a local activity that waits on a
+            # breaker's update; then the submit worker (its creates ask the capacity gates);
+            # the entity worker, which answers both, last. Stopped together, the job worker
+            # waited out its grace period and the task's timeout (about 21 s) for an answer
+            # the stopped entity worker could not give.
+            job_worker, entity_worker, submit_worker = workers
+            for worker in (job_worker, submit_worker, entity_worker):
+                with contextlib.suppress(Exception):
+                    await worker.shutdown()
             await asyncio.gather(*tasks, return_exceptions=True)
             ledger.close()
 

@@ -5,12 +5,15 @@
 - `ts_env`: a time-skipping server, for timer and timeout paths only (it has no visibility and is
   shaky with queries/updates, so nothing else uses it).
 - `client` / `ts_client`: clients with the pydantic data converter.
+
+The heaviest files are collected first (`HEAVY_FIRST`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -21,6 +24,36 @@ from seedance_pipeline.clients.temporal_client import with_pydantic
 from seedance_pipeline.clients.temporal_setup import ensure_search_attributes
 from seedance_pipeline.core.search_attributes import ALL_KEYS
 from seedance_pipeline.stack.binaries import temporal_cli, temporal_test_server
+
+HEAVY_FIRST = (
+    "tests/bench/test_smoke.py",
+    "tests/pipeline/test_followers.py",
+    "tests/stack/test_embedded.py",
+    "tests/pipeline/test_install.py",
+    "tests/chaos/test_smoke.py",
+    "tests/pipeline/test_outcomes.py",
+    "tests/chaos/test_deployment_smoke.py",
+    "tests/api/test_openapi.py",
+    "tests/security/test_bad_provider_answers.py",
+    "tests/pipeline/test_crash.py",
+)
+"""Files of half a minute to two minutes each, about longest first (`--durations=0` summed by
+file, on the two-core box). `make test` hands whole files to two processes in collection
+order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, files with most tests
+first, left these one- to eight-test files to the end, where one running alone kept the others
+idle. The followers' file (mostly waiting out outages) comes second so that the bench smoke,
+which asserts its own time budget, does not start beside both stacks and the install."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+STARTUP_TIMEOUT = timedelta(seconds=60)
+"""For the session's servers to answer: the SDK's default, 5 s, is too short on a loaded two-core
+box when a process's first file needs the dev server while the bench smoke starts its own stack
+(every test of that process then errors with the cached fixture failure)."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +75,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         search_attributes=ALL_KEYS,
         dev_server_log_level="error",
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
         dev_server_extra_args=[
             "--dynamic-config-value",
             "frontend.enableUpdateWorkflowExecution=true",
@@ -61,7 +95,8 @@ async def client(dev_env: WorkflowEnvironment) -> Client:
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:
@@ -80,7 +115,8 @@ async def own_ts_client() -> AsyncIterator[Client]:
     """A time-skipping server of the test's own: the shared one stops skipping (even activity
     retry backoffs) after some earlier tests, which a test of minutes of retries cannot bear."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server()
+        test_server_existing_path=temporal_test_server(),
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:

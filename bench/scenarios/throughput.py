@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import bounds, jobs, machine
-from bench.plan import FAST_PROVIDER, Plan
+from bench.plan import Plan
 from bench.profile import Profile
 from bench.report import Figure, ScenarioResult
 from bench.stack import BenchStack, EmulatorSpec, cores_used
@@ -58,8 +58,9 @@ class Pass:
 
 
 def provider_spec(plan: Plan) -> EmulatorSpec:
-    """Provider latency 1-3 s, videos padded to the plan's size (1 MB)."""
-    return dataclasses.replace(FAST_PROVIDER, min_video_bytes=plan.throughput_video_bytes)
+    """The plan's provider latency (1-3 s), videos padded to the plan's size (1 MB)."""
+    spec = plan.throughput_provider
+    return dataclasses.replace(spec, min_video_bytes=plan.throughput_video_bytes)
 
 
 async def measure(

@@ -24,7 +24,7 @@ BREAKER = {
     "breaker": {
         "consecutive_failures": 3,
         "min_samples": 3,
-        "cooldown_seconds": 2.0,
+        "cooldown_seconds": 4.0,  # the open-breaker job must start within it on a loaded box
         "probe_successes": 1,
     },
     "retries": {"task_attempts": 1},
@@ -55,7 +55,7 @@ async def test_breaker_opens_falls_back_probes_and_closes(
 
         routed = await _job(pipeline, "breaker open")
         await pipeline.emulator.aset_faults([])  # Mini recovers
-        await asyncio.sleep(2.5)  # cool-down: the next job probes Mini
+        await asyncio.sleep(4.5)  # cool-down: the next job probes Mini
         probe = await _job(pipeline, "probe")
         assert await _state(pipeline, "mini") == BreakerState.CLOSED
         later = await _job(pipeline, "closed again")
