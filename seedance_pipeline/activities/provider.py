@@ -85,6 +85,17 @@ ReleaseSlot = Callable[[str, CapacityRelease], Awaitable[None]]
 """`(gate ID, release)`: returns once the gate has it."""
 
 
+def _without_client(what: str) -> ApplicationError:
+    """The gate is reached through the worker's Temporal client, which this one was built
+    without (a test's or a script's `ProviderActivities`)."""
+    return ApplicationError(
+        f"this worker cannot {what} (built without a Temporal client): start it with "
+        "`python -m seedance_pipeline.worker`",
+        type=et.CONFIG_ERROR,
+        non_retryable=True,
+    )
+
+
 class ProviderActivities:
     def __init__(
         self,
@@ -222,12 +233,7 @@ class ProviderActivities:
 
     async def _ask(self, ask: GateAsk) -> CapacityAnswer:
         if self._ask_gate is None:
-            raise ApplicationError(
-                "this worker cannot ask a capacity gate (built without a Temporal client): "
-                "start it with `python -m seedance_pipeline.worker`",
-                type=et.CONFIG_ERROR,
-                non_retryable=True,
-            )
+            raise _without_client("ask a capacity gate")
         return await self._ask_gate(ask)
 
     @activity.defn(name="get_task")
@@ -246,12 +252,7 @@ class ProviderActivities:
 
     async def _release(self, gate_id: str, message: CapacityRelease) -> None:
         if self._release_slot is None:
-            raise ApplicationError(
-                "this worker cannot release a capacity slot (built without a Temporal client): "
-                "start it with `python -m seedance_pipeline.worker`",
-                type=et.CONFIG_ERROR,
-                non_retryable=True,
-            )
+            raise _without_client("release a capacity slot")
         await self._release_slot(gate_id, message)
 
     @activity.defn(name="find_tasks")
