@@ -20,10 +20,13 @@ help:
 	@echo "make doctor - the stack's health: this shell's view and the worker's own checks"
 	@echo "make chaos  - fault scenarios against the embedded stack -> docs/reliability.md"
 
+# uv installs the same versions pip resolves (pip freeze of both venvs is identical) in 14 s
+# where pip took 90 s on a fresh clone: it downloads in parallel and skips byte-compiling.
+# uv reads PyPI (UV_INDEX_URL and UV_EXTRA_INDEX_URL if set), not pip.conf.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
