@@ -38,11 +38,10 @@ HEAVY_FIRST = (
     "tests/pipeline/test_crash.py",
 )
 """Files of half a minute to two minutes each, about longest first (`--durations=0` summed by
-file, on the two-core box). `make test` hands whole files to two processes in collection
+file, on the two-core box). `make test` hands whole files to three processes in collection
 order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, files with most tests
 first, left these one- to eight-test files to the end, where one running alone kept the others
-idle. The followers' file (mostly waiting out outages) comes second so that the bench smoke,
-which asserts its own time budget, does not start beside both stacks and the install."""
+idle."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
