@@ -124,9 +124,14 @@ def _clean_base_env() -> dict[str, str]:
     """The caller's environment minus what would point children at other servers.
 
     EMULATOR_* variables are strict in the emulator (an unknown one is an error) and TEMPORAL_*
-    ones could name another cluster or namespace, so neither is inherited.
+    ones could name another cluster or namespace, so neither is inherited; EMULATOR_MEDIA_DIR,
+    a cache of generated videos that changes no answer, is (the test suite shares one).
     """
-    return {k: v for k, v in os.environ.items() if not k.startswith(("EMULATOR_", "TEMPORAL_"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k == "EMULATOR_MEDIA_DIR" or not k.startswith(("EMULATOR_", "TEMPORAL_"))
+    }
 
 
 @dataclass

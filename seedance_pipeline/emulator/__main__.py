@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--run-seconds", type=float, help="seconds a task stays running")
     p.add_argument("--jitter", type=float, help="+/- fraction applied to queue/run seconds")
     p.add_argument("--url-ttl", type=int, help="video_url lifetime in seconds (default 86400)")
-    p.add_argument("--data-dir", type=Path, help="where generated media is cached")
+    p.add_argument("--data-dir", type=Path, help="where generated media is cached (DIR/media)")
+    p.add_argument("--media-dir", type=Path, help="the media cache itself, if not DIR/media")
     p.add_argument(
         "--account",
         choices=["enterprise", "individual"],
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "jitter": args.jitter,
         "url_ttl": args.url_ttl,
         "data_dir": args.data_dir,
+        "media_dir": args.media_dir,
         "account": args.account,
         "unlimited": args.unlimited,
         "concurrency_per_model": args.concurrency,

@@ -87,6 +87,11 @@ class EmulatorConfig(BaseModel):
         description="region (byteplus/volcengine) -> output host used with tos_urls",
     )
     data_dir: Path = Path(".data/emulator")
+    media_dir: Path | None = Field(
+        default=None,
+        description="where generated media is cached (default data_dir/media); emulators may "
+        "share one, since each file appears whole, by rename",
+    )
     signing_secret: str = Field(default_factory=lambda: secrets.token_hex(16))
     plus_one_frame: bool = Field(default=True, description="bill 24*d+1 frames (C6)")
     min_video_bytes: int = Field(default=0, ge=0)

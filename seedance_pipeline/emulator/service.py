@@ -128,7 +128,7 @@ class Emulator:
         self.stats = Stats()
         self.faults = FaultSet(list(config.faults), seed=config.fault_seed)
         self.signer = UrlSigner(config.signing_secret, config.base_url())
-        self.media = MediaCache(Path(config.data_dir) / "media")
+        self.media = MediaCache(config.media_dir or Path(config.data_dir) / "media")
         self.rng = random.Random(config.fault_seed)
         self.limits = config.limits()
         self.store = TaskStore(

@@ -13,6 +13,7 @@ from seedance_pipeline.config.loader import load_settings
 from seedance_pipeline.core.settings import Settings
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.adapters.storage.conftest import bucket, moto_endpoint, s3
+from tests.conftest import shared_media_dir
 
 __all__ = ["bucket", "moto_endpoint", "s3"]
 
@@ -21,6 +22,7 @@ __all__ = ["bucket", "moto_endpoint", "s3"]
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     with running_emulator(
         data_dir=tmp_path_factory.mktemp("emulator-activities"),
+        media_dir=shared_media_dir(),
         queue_seconds=0.05,
         run_seconds=0.1,
     ) as handle:

@@ -250,6 +250,24 @@ async def test_one_encode_per_shape_with_prewarm(tmp_path: Path) -> None:
     assert len(list((tmp_path / "fresh" / "media").glob("*.mp4"))) == 1
 
 
+async def test_emulators_sharing_a_media_dir_encode_a_shape_once(tmp_path: Path) -> None:
+    """EMULATOR_MEDIA_DIR / `media_dir`: the second emulator, with a data dir of its own,
+    serves the first one's file and encodes nothing."""
+    shared = tmp_path / "shared-media"
+    payload = body(M10_FAST, resolution="480p", ratio="1:1", frames=29)
+    served, encodes = [], []
+    for name in ("first", "second"):
+        config = fast_config(tmp_path / name, media_dir=shared, prewarm_media=False)
+        async with running_emulator(config) as handle, handle.async_client() as c:
+            task = await create(c, payload)
+            url = (await wait_status(c, task, "succeeded"))["content"]["video_url"]
+            served.append(hashlib.sha256((await c.get(url)).content).hexdigest())
+            encodes.append((await handle.astats())["media_encodes"])
+    assert encodes == [1, 0] and served[0] == served[1]
+    assert len(list(shared.glob("*.mp4"))) == 1
+    assert not (tmp_path / "first" / "media").exists()
+
+
 async def test_admin_file_digest_matches_the_served_bytes_even_after_expiry(
     emu: EmulatorHandle, client: httpx.AsyncClient
 ) -> None:

@@ -29,6 +29,7 @@ from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from seedance_pipeline.emulator.wiring import resolve_hosts
 from seedance_pipeline.webhook.app import create_app
 from seedance_pipeline.worker import running_workers
+from tests.conftest import shared_media_dir
 from tests.webhook.support import serve
 
 API_KEY = "ek-pipeline-test-key-0001"
@@ -50,7 +51,9 @@ overrides."""
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
     with running_emulator(
-        data_dir=tmp_path_factory.mktemp("emulator"), **EMULATOR_SETTINGS
+        data_dir=tmp_path_factory.mktemp("emulator"),
+        media_dir=shared_media_dir(),
+        **EMULATOR_SETTINGS,
     ) as handle:
         yield handle
 

@@ -43,6 +43,7 @@ from seedance_pipeline.core.models import (
 )
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from tests.clients.support import acli
+from tests.conftest import shared_media_dir
 from tests.pipeline.conftest import API_KEY, Pipeline, PipelineFactory
 
 RUN_SECONDS = 4.0
@@ -54,6 +55,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandl
     emulator finishes a task in 0.4 s)."""
     with running_emulator(
         data_dir=tmp_path_factory.mktemp("emulator-followers"),
+        media_dir=shared_media_dir(),
         api_keys=[API_KEY],
         queue_seconds=0.2,
         run_seconds=RUN_SECONDS,

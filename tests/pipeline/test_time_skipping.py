@@ -16,6 +16,7 @@ from seedance_pipeline.clients.jobs import job_result, start_job
 from seedance_pipeline.core.models import GenerationRequest, JobRecord, Outcome
 from seedance_pipeline.emulator.testing import EmulatorHandle, running_emulator
 from seedance_pipeline.worker import running_workers
+from tests.conftest import shared_media_dir
 from tests.pipeline.conftest import (
     API_KEY,
     CALLBACK_SECRET,
@@ -70,6 +71,7 @@ async def test_job_succeeds_by_polling_under_time_skipping(
     ten years ahead, past even LONG_LIVED, so the copy judged a live URL expired."""
     with running_emulator(
         data_dir=tmp_path / "emulator",
+        media_dir=shared_media_dir(),
         **EMULATOR_SETTINGS,
         url_ttl=LONG_LIVED,
         retention_hours=LONG_LIVED / 3600,
